@@ -1,0 +1,237 @@
+"""Configuration: a TOML file read into closed, validated models.
+
+Key names are a public contract (documented in ``config.example.toml``). Unknown keys are
+errors that name their key path. Any string value may be ``"${ENV_NAME}"`` (or contain such a
+reference); it is expanded from the environment when the file is loaded, and a missing variable
+is an error naming the variable and the key that needs it. With no file at all the defaults
+work: storage in ``./imaginebot-data``, the offline ``sketch`` provider, the web playground on
+127.0.0.1:8080.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.errors import ConfigError
+from bot.request import MAX_COUNT, AspectRatio, Quality
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(_Closed):
+    dir: Path = Path("./imaginebot-data")
+    #: SQLite synchronous mode: "normal" survives a process crash (the promise we make);
+    #: "full" also survives power loss, at a cost in throughput.
+    synchronous: Literal["normal", "full"] = "normal"
+
+
+class WebConfig(_Closed):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class DiscordConfig(_Closed):
+    token: SecretStr | None = None
+    api_base_url: str | None = None
+    gateway_url: str | None = None
+
+
+class SlackConfig(_Closed):
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    api_base_url: str | None = None
+
+
+class RoutingConfig(_Closed):
+    default: str = "sketch"
+    fallback: list[str] = Field(default_factory=list)
+
+
+class LimitOverride(_Closed):
+    """Per-role overrides of [limits]; unset keys keep the general value."""
+
+    per_user_per_minute: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+    max_queued_per_user: int | None = Field(default=None, ge=1)
+    max_running_per_user: int | None = Field(default=None, ge=1)
+    daily_images_per_user: int | None = Field(default=None, ge=0)
+    exempt: bool = False
+
+
+class LimitsConfig(_Closed):
+    per_user_per_minute: float = Field(default=6.0, gt=0)
+    burst: int = Field(default=3, ge=1)
+    max_queued_per_user: int = Field(default=10, ge=1)
+    max_running_per_user: int = Field(default=2, ge=1)
+    daily_images_per_user: int = Field(default=200, ge=0)
+    daily_images_per_server: int = Field(default=2000, ge=0)
+    daily_budget_usd_per_server: float = Field(default=5.0, ge=0)
+    max_queue_size: int = Field(default=10_000, ge=1)
+    #: Admins (as the platform reports them) skip rate limits, caps and budgets.
+    admins_exempt: bool = True
+    #: Overrides keyed by role id or name.
+    roles: dict[str, LimitOverride] = Field(default_factory=dict)
+
+
+class QueueConfig(_Closed):
+    job_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_base_seconds: float = Field(default=2.0, ge=0)
+    retry_max_seconds: float = Field(default=60.0, ge=0)
+    max_permutations: int = Field(default=4, ge=1, le=16)
+
+
+class DefaultsConfig(_Closed):
+    count: int = Field(default=4, ge=1, le=MAX_COUNT)
+    aspect: str = "1:1"
+    quality: Quality | None = None
+
+    @field_validator("aspect")
+    @classmethod
+    def _ratio(cls, value: str) -> str:
+        return str(AspectRatio.parse(value))
+
+
+class StyleConfig(_Closed):
+    """A style preset: a prompt wrapper with ``{prompt}``, a negative prompt, default parameters."""
+
+    prompt: str = "{prompt}"
+    negative: str | None = None
+    description: str = ""
+    aspect: str | None = None
+    count: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    steps: int | None = Field(default=None, ge=1, le=150)
+    cfg: float | None = Field(default=None, ge=0, le=30)
+    quality: Quality | None = None
+    provider: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _has_placeholder(cls, value: str) -> str:
+        if "{prompt}" not in value:
+            raise ValueError("a style's prompt must contain {prompt}")
+        return value
+
+    @field_validator("aspect")
+    @classmethod
+    def _ratio(cls, value: str | None) -> str | None:
+        return None if value is None else str(AspectRatio.parse(value))
+
+
+class TemplateConfig(_Closed):
+    """A saved prompt with flags; ``{prompt}`` (optional) takes the text the user adds."""
+
+    text: str = Field(min_length=1)
+    description: str = ""
+
+
+class Config(_Closed):
+    storage: StorageConfig = StorageConfig()
+    web: WebConfig = WebConfig()
+    discord: DiscordConfig = DiscordConfig()
+    slack: SlackConfig = SlackConfig()
+    #: Raw provider sections; each provider type validates its own keys (see providers/registry.py).
+    providers: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"sketch": {"type": "sketch"}}
+    )
+    routing: RoutingConfig = RoutingConfig()
+    limits: LimitsConfig = LimitsConfig()
+    queue: QueueConfig = QueueConfig()
+    defaults: DefaultsConfig = DefaultsConfig()
+    styles: dict[str, StyleConfig] = Field(default_factory=dict)
+    templates: dict[str, TemplateConfig] = Field(default_factory=dict)
+
+    @field_validator("providers")
+    @classmethod
+    def _providers_have_type(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, section in value.items():
+            if not isinstance(section, dict) or not isinstance(section.get("type"), str):
+                raise ValueError(f"[providers.{name}] needs a type, e.g. type = \"sketch\"")
+        return value
+
+
+def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file; ``None`` gives the defaults.
+
+    Raises :class:`ConfigError` with every problem and its key path.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        raw: dict[str, Any] = {}
+    else:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {p} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p} is not valid TOML: {exc}") from exc
+    return config_from_dict(raw, environ=env)
+
+
+def config_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate an already-parsed config mapping (``${ENV}`` references are expanded)."""
+    env = os.environ if environ is None else environ
+    expanded = _expand(dict(raw), env, ())
+    try:
+        config = Config.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    _check_references(config)
+    return config
+
+
+def _expand(value: Any, env: Mapping[str, str], path: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                key = ".".join(path) or "(root)"
+                raise ConfigError(f"{key} needs the environment variable {name}: set {name} and start again")
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env, (*path, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env, (*path, str(i))) for i, v in enumerate(value)]
+    return value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (check the spelling against config.example.toml)")
+        else:
+            lines.append(f"{key}: {err['msg']}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def _check_references(config: Config) -> None:
+    names = set(config.providers)
+    problems = []
+    if config.routing.default not in names:
+        problems.append(f"routing.default: no provider named '{config.routing.default}' in [providers]")
+    for i, name in enumerate(config.routing.fallback):
+        if name not in names:
+            problems.append(f"routing.fallback.{i}: no provider named '{name}' in [providers]")
+    for style_name, style in config.styles.items():
+        if style.provider is not None and style.provider not in names:
+            problems.append(f"styles.{style_name}.provider: no provider named '{style.provider}'")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
