@@ -40,6 +40,12 @@ class WebConfig(_Closed):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    #: The address people use to reach the web server, for links the bot hands out in chat.
+    public_url: str | None = None
+    #: HMAC key for signed gallery links; generated and kept in the storage dir when unset.
+    link_secret: SecretStr | None = None
+    #: How long a signed gallery link stays valid.
+    link_ttl_hours: float = Field(default=168.0, gt=0)
 
 
 class DiscordConfig(_Closed):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from bot.request import AspectRatio, GenerationRequest
 
@@ -97,7 +97,7 @@ class Provider(Protocol):
     #: The alias users type (the NAME in ``[providers.NAME]``).
     name: str
     #: The backend type ("sketch", "openai" ...).
-    type_name: str
+    type_name: ClassVar[str]
     model: str
     capabilities: Capabilities
     #: How many calls may run at once against this provider.
@@ -105,6 +105,10 @@ class Provider(Protocol):
 
     async def generate(self, call: ProviderCall, progress: ProgressCallback) -> list[GeneratedImage]:
         """Make ``call.count`` images; report progress as it goes; raise ``ProviderError`` on failure."""
+        ...
+
+    def size_for(self, ratio: AspectRatio) -> tuple[int, int]:
+        """The pixel size this provider renders for an aspect ratio."""
         ...
 
     def estimate_cost(self, call: ProviderCall) -> float:

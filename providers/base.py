@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.clock import Clock, SystemClock
 from bot.generation import Capabilities, GeneratedImage, Health, ProgressCallback, ProviderCall
+from bot.request import AspectRatio
 
 
 class ProviderSettings(BaseModel):
@@ -49,6 +50,10 @@ class BaseProvider:
 
     async def generate(self, call: ProviderCall, progress: ProgressCallback) -> list[GeneratedImage]:
         raise NotImplementedError
+
+    def size_for(self, ratio: AspectRatio) -> tuple[int, int]:
+        """About a megapixel in the asked ratio; providers with fixed sizes override this."""
+        return ratio.size_for(1024 * 1024)
 
     def estimate_cost(self, call: ProviderCall) -> float:
         return 0.0

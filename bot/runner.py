@@ -1,0 +1,248 @@
+"""Running one job: provider calls with a timeout, the fallback chain, and storing the images.
+
+The runner makes images and puts them in the blob store; it does not change the job's status.
+The engine decides what an outcome means for the queue (finish, retry later, fail) and writes
+it, so the lifecycle lives in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from bot import images as imaging
+from bot import messages
+from bot.clock import Clock
+from bot.config import QueueConfig, StyleConfig
+from bot.errors import (
+    NotFound,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderQuota,
+    ProviderRefused,
+    ProviderTimeout,
+    UserFacingError,
+)
+from bot.generation import GeneratedImage, ProgressCallback, Provider, ProviderCall
+from bot.jobs import ImageRecord, Job
+from bot.request import MAX_SEED, GenerationRequest, JobKind
+from bot.styles import effective_prompt
+from storage.base import BlobStore, Storage
+
+log = logging.getLogger(__name__)
+
+StylesFor = Callable[[Job], Awaitable[Mapping[str, StyleConfig]]]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one attempt at a job."""
+
+    images: list[ImageRecord] = field(default_factory=list)
+    #: A user-facing reason when the attempt failed.
+    error: str | None = None
+    #: When set, the attempt failed in a way worth retrying after this many seconds.
+    retry_in: float | None = None
+    #: The provider that served the job when it was not the one asked for.
+    served_by: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and bool(self.images)
+
+
+class JobRunner:
+    """Turns a job into stored images, trying the fallback chain when its provider is down."""
+
+    def __init__(
+        self,
+        *,
+        providers: Mapping[str, Provider],
+        storage: Storage,
+        blobs: BlobStore,
+        clock: Clock,
+        queue: QueueConfig,
+        fallback: list[str],
+        styles_for: StylesFor,
+    ) -> None:
+        self._providers = providers
+        self._storage = storage
+        self._blobs = blobs
+        self._clock = clock
+        self._queue = queue
+        self._fallback = fallback
+        self._styles_for = styles_for
+        #: Observers (metrics): called with (provider name, error) for every failed provider call.
+        self.on_provider_error: list[Callable[[str, ProviderError], None]] = []
+
+    async def run(self, job: Job, progress: ProgressCallback) -> Outcome:
+        """One attempt: the job's provider, then each fallback that can do the job."""
+        try:
+            init_image = await self._input_image(job.request)
+            styles = await self._styles_for(job)
+            effective_prompt(job.request, styles)  # a style deleted since submit fails here, kindly
+        except UserFacingError as exc:
+            return Outcome(error=exc.message)
+        tried: list[str] = []
+        last: ProviderError | None = None
+        for name in self._chain(job):
+            provider = self._providers[name]
+            tried.append(name)
+            try:
+                made = await self._generate(provider, job, styles, init_image, progress)
+            except ProviderRefused as exc:
+                for hook in self.on_provider_error:
+                    hook(name, exc)
+                return Outcome(error=messages.provider_refused(name, exc.reason or exc.message))
+            except ProviderBadRequest as exc:
+                return Outcome(error=messages.provider_bad_request(name, exc.message))
+            except ProviderError as exc:
+                log.warning("job %s: %s failed: %s", job.id, name, exc.message)
+                for hook in self.on_provider_error:
+                    hook(name, exc)
+                last = exc
+                if not exc.falls_back:
+                    break
+                continue
+            records = await self._store(job, made)
+            return Outcome(images=records, served_by=name if name != job.provider else None)
+        return self._failure(job, last, tried)
+
+    # --- choosing providers -------------------------------------------------------------------
+    def _chain(self, job: Job) -> list[str]:
+        chain = [job.provider]
+        for name in self._fallback:
+            if name not in chain and name in self._providers and can_serve(self._providers[name], job.request):
+                chain.append(name)
+        return chain
+
+    def _failure(self, job: Job, last: ProviderError | None, tried: list[str]) -> Outcome:
+        if last is None:
+            return Outcome(error=messages.provider_down(job.provider, tried))
+        if isinstance(last, ProviderQuota):
+            return Outcome(error=messages.provider_quota(tried[-1]))
+        if last.retryable and job.attempts < self._queue.max_attempts:
+            return Outcome(error=last.message, retry_in=self._backoff(job.attempts, last.retry_after))
+        if isinstance(last, ProviderTimeout):
+            reason = messages.timed_out(self._queue.job_timeout_seconds)
+        else:
+            reason = messages.provider_down(job.provider, tried)
+        if job.attempts > 1:
+            reason = messages.gave_up(job.attempts, reason)
+        return Outcome(error=reason)
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        base: float = self._queue.retry_base_seconds * 2.0 ** max(0, attempts - 1)
+        wait = max(base, retry_after or 0.0)
+        return min(wait, self._queue.retry_max_seconds) * random.uniform(1.0, 1.25)
+
+    # --- calling -----------------------------------------------------------------------------
+    async def _generate(
+        self,
+        provider: Provider,
+        job: Job,
+        styles: Mapping[str, StyleConfig],
+        init_image: bytes | None,
+        progress: ProgressCallback,
+    ) -> list[GeneratedImage]:
+        request = job.request
+        styled = effective_prompt(request, styles)
+        call_request = request.model_copy(
+            update={"prompt": styled.prompt, "negative_prompt": styled.negative_prompt}
+        )
+        width, height = provider.size_for(request.aspect_ratio)
+        seed = request.seed if request.seed is not None else _job_seed(job)
+        count = 1 if request.kind is JobKind.UPSCALE else request.count
+        per_call = max(1, provider.capabilities.max_images_per_call)
+        made: list[GeneratedImage] = []
+        try:
+            async with asyncio.timeout(self._queue.job_timeout_seconds):
+                while len(made) < count:
+                    n = min(per_call, count - len(made))
+                    call = ProviderCall(
+                        request=call_request, count=n, seed=(seed + len(made)) % (MAX_SEED + 1),
+                        width=width, height=height, init_image=init_image,
+                    )
+                    made.extend((await provider.generate(call, progress))[:n])
+        except TimeoutError as exc:
+            raise ProviderTimeout("the provider took too long", provider=provider.name) from exc
+        if not made:
+            raise ProviderBadRequest("the provider returned no images", provider=provider.name)
+        return made
+
+    async def _input_image(self, request: GenerationRequest) -> bytes | None:
+        if request.kind is not JobKind.GENERATE:
+            assert request.source_job_id is not None and request.source_image_index is not None
+            records = await self._storage.job_images(request.source_job_id)
+            match = [r for r in records if r.index == request.source_image_index]
+            if not match:
+                raise NotFound(messages.IMAGE_NOT_FOUND)
+            return await self._blobs.get(match[0].sha256)
+        if request.init_image is not None:
+            return await self._blobs.get(request.init_image)
+        return None
+
+    async def _store(self, job: Job, made: list[GeneratedImage]) -> list[ImageRecord]:
+        records = []
+        now = self._clock.now()
+        for index, image in enumerate(made):
+            params = _parameters(job, image)
+            png = await asyncio.to_thread(imaging.embed_parameters, await _as_png(image), params)
+            sha = await self._blobs.put(png)
+            records.append(ImageRecord(
+                job_id=job.id, index=index, sha256=sha, width=image.width, height=image.height,
+                size_bytes=len(png), mime="image/png", seed=image.seed, provider=image.provider,
+                model=image.model, revised_prompt=image.revised_prompt, cost_usd=image.cost_usd,
+                created_at=now,
+            ))
+        return records
+
+
+def can_serve(provider: Provider, request: GenerationRequest) -> bool:
+    """Whether a provider's declared capabilities cover what the request needs."""
+    caps = provider.capabilities
+    if request.kind is JobKind.VARIATION and not (caps.variation or caps.image_input):
+        return False
+    if request.kind is JobKind.UPSCALE and not caps.upscale:
+        return False
+    if request.init_image is not None and not caps.image_input:
+        return False
+    return caps.supports_ratio(request.aspect_ratio)
+
+
+def _job_seed(job: Job) -> int:
+    """A seed fixed per job, so a retried attempt draws the same images."""
+    return int.from_bytes(hashlib.sha256(job.id.encode()).digest()[:4], "big")
+
+
+async def _as_png(image: GeneratedImage) -> bytes:
+    if image.mime == "image/png":
+        return image.data
+    return await asyncio.to_thread(imaging.to_png, image.data)
+
+
+def _parameters(job: Job, image: GeneratedImage) -> dict[str, str]:
+    request = job.request
+    params = {
+        "prompt": request.prompt,
+        "seed": "" if image.seed is None else str(image.seed),
+        "size": f"{image.width}x{image.height}",
+        "provider": image.provider,
+        "model": image.model,
+        "job": job.id,
+        "aspect": str(request.aspect_ratio),
+    }
+    optional = {
+        "negative_prompt": request.negative_prompt,
+        "style": request.style,
+        "steps": request.steps,
+        "cfg": request.cfg,
+        "quality": request.quality,
+        "revised_prompt": image.revised_prompt,
+    }
+    params.update({k: str(v) for k, v in optional.items() if v is not None})
+    return params
