@@ -77,7 +77,7 @@ async def _until(condition: Any, timeout: float) -> None:
 
 # --- (a) pipeline throughput ---------------------------------------------------------------------
 async def throughput(root: Path, jobs: int = 10_000, users: int = 500) -> dict[str, float]:
-    app = await _app(root / "a", delay=0.0, concurrency=16)
+    app = await _app(root / "a", delay=0.0, concurrency=64)
     done = 0
 
     def finished(job: Job) -> None:

@@ -76,7 +76,7 @@ async def build_app(
         root = config.storage.dir
         root.mkdir(parents=True, exist_ok=True)
         storage = storage or SqliteStorage(root / "imaginebot.db", synchronous=config.storage.synchronous)
-        blobs = blobs or FileBlobStore(root / "images")
+        blobs = blobs or FileBlobStore(root / "images", fsync=config.storage.synchronous == "full")
     await storage.open()
     if providers is None:
         from providers.registry import build_providers

@@ -17,30 +17,35 @@ async def build_delivery(
     surface: Surface,
     *,
     served_by: str | None = None,
+    datas: list[bytes] | None = None,
 ) -> Delivery:
     """The grid (for two or more images) and every image, re-encoded to fit the upload limit.
 
     Pillow work runs in a thread. At most ``surface.max_files`` files: the grid is dropped
     before any single image is.
     """
-    datas = [await blobs.get(r.sha256) for r in sorted(records, key=lambda r: r.index)]
+    ordered = sorted(records, key=lambda r: r.index)
+    if datas is None or len(datas) != len(ordered):
+        datas = [await blobs.get(r.sha256) for r in ordered]
     budget = surface.upload_limit_bytes
-    files: list[OutFile] = []
-    for i, data in enumerate(datas):
-        fitted, mime, name = await asyncio.to_thread(
-            imaging.fit_to_budget, data, budget, filename_stem=f"{job.id}-{i + 1}"
-        )
-        files.append(OutFile(filename=name, data=fitted, mime=mime))
+    files = [await _fit(data, budget, f"{job.id}-{i + 1}") for i, data in enumerate(datas)]
     if len(datas) > 1 and len(files) < surface.max_files:
-        grid = await asyncio.to_thread(imaging.make_grid, datas)
-        grid = await asyncio.to_thread(imaging.embed_parameters, grid, _grid_parameters(job, records))
-        fitted, mime, name = await asyncio.to_thread(
-            imaging.fit_to_budget, grid, budget, filename_stem=f"{job.id}-grid"
-        )
-        files.insert(0, OutFile(filename=name, data=fitted, mime=mime))
+        grid = await asyncio.to_thread(_grid, datas, _grid_parameters(job, records))
+        files.insert(0, await _fit(grid, budget, f"{job.id}-grid"))
     return Delivery(
         job=job, images=records, files=files[: surface.max_files], key=f"deliver:{job.id}", served_by=served_by
     )
+
+
+async def _fit(png: bytes, budget: int, stem: str) -> OutFile:
+    if len(png) <= budget:  # the common case needs no Pillow work, so no thread
+        return OutFile(filename=f"{stem}.png", data=png, mime="image/png")
+    fitted, mime, name = await asyncio.to_thread(imaging.fit_to_budget, png, budget, filename_stem=stem)
+    return OutFile(filename=name, data=fitted, mime=mime)
+
+
+def _grid(datas: list[bytes], params: dict[str, str]) -> bytes:
+    return imaging.embed_parameters(imaging.make_grid(datas), params)
 
 
 def _grid_parameters(job: Job, records: list[ImageRecord]) -> dict[str, str]:

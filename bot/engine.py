@@ -215,7 +215,9 @@ class Engine:
             if outcome.served_by:
                 job.provider = outcome.served_by
                 await self._storage.set_provider(job.id, outcome.served_by)
-            await self._finish(job, JobStatus.SUCCEEDED, images=outcome.images, served_by=outcome.served_by)
+            await self._finish(
+                job, JobStatus.SUCCEEDED, images=outcome.images, served_by=outcome.served_by, datas=outcome.datas
+            )
         elif outcome.retry_in is not None:
             await self._retry_later(job, outcome.retry_in, outcome.error)
         else:
@@ -253,6 +255,7 @@ class Engine:
         error: str | None = None,
         images: list[ImageRecord] | None = None,
         served_by: str | None = None,
+        datas: list[bytes] | None = None,
     ) -> None:
         job.status = status
         job.error = error
@@ -264,7 +267,7 @@ class Engine:
         self.pending.remove(job)
         for hook in self.on_finished:
             hook(job)
-        self._spawn(self._reporter.finish(job, error=error, served_by=served_by))
+        self._spawn(self._reporter.finish(job, error=error, served_by=served_by, datas=datas))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -284,7 +287,7 @@ class Engine:
             await self._positions_dirty.wait()
             self._positions_dirty.clear()
             for job, place in self.queue.all_places():
-                if self._last_position.get(job.id) != place.position:
+                if _worth_telling(self._last_position.get(job.id), place.position):
                     self._last_position[job.id] = place.position
                     eta = self.durations.eta(job.provider, place.position, self.queue.slots(job.provider))
                     self._reporter.queued(job, place.position, eta)
@@ -314,3 +317,16 @@ class Engine:
 
 def _images_of(job: Job) -> int:
     return 1 if job.request.kind is JobKind.UPSCALE else job.request.count
+
+
+def _worth_telling(shown: int | None, position: int) -> bool:
+    """Whether a waiting job's card should show its new position.
+
+    Near the front every step counts; far back, only a move of a tenth or more, so a deep queue
+    does not turn every started job into thousands of card edits.
+    """
+    if shown is None:
+        return True
+    if position == shown:
+        return False
+    return position <= 20 or abs(shown - position) * 10 >= shown

@@ -160,6 +160,8 @@ def fit_to_budget(data: bytes, max_bytes: int, *, filename_stem: str = "image") 
         if len(out) <= max_bytes:
             return out, _MIME[fmt], f"{filename_stem}.{_EXTENSION[fmt]}"
         smallest = min(smallest, len(out))
+        if smallest > 3 * max_bytes:
+            break  # lower quality will not close that gap; each full-size encode of a big grid costs ~1 s
     shrunk = _shrink_to_fit(image, max_bytes, exif, smallest)
     if shrunk is not None:
         return shrunk, "image/webp", f"{filename_stem}.webp"
@@ -201,6 +203,8 @@ def embed_parameters(png: bytes, params: Mapping[str, str]) -> bytes:
     size is taken from the image itself. Non-PNG input is converted first.
     """
     png = to_png(png)
+    if png[12:16] != b"IHDR" or len(png) < 33:
+        raise _damaged("PNG")
     width, height = struct.unpack(">II", png[16:24])
     chunks = _text_chunk(_PARAMS_KEY, _a1111_text(params, width, height)) + _text_chunk(
         _JSON_KEY, json.dumps(dict(params), ensure_ascii=True, sort_keys=True)
@@ -341,35 +345,35 @@ def _png_chunks(png: bytes) -> Iterator[tuple[bytes, int, int]]:
 
 
 def _png_texts(png: bytes) -> dict[str, str]:
-    """Our two text chunks, wherever they are in the file, without decoding any pixels."""
+    """Our two text chunks, wherever they are in the file, without decoding any pixels.
+
+    A chunk that will not inflate (corrupt, or a text bomb) is skipped: losing the parameters is
+    better than refusing an image whose pixels are fine.
+    """
     found: dict[str, str] = {}
     for ctype, start, end in _png_chunks(png):
-        if ctype not in _TEXT_CHUNKS:
-            continue
         keyword, _, rest = png[start + 8 : end - 4].partition(b"\0")
         key = keyword.decode("latin-1")
-        if key not in (_PARAMS_KEY, _JSON_KEY):
+        if ctype not in _TEXT_CHUNKS or key not in (_PARAMS_KEY, _JSON_KEY):
             continue
-        if ctype == b"tEXt":
-            found[key] = rest.decode("latin-1")
-        elif ctype == b"zTXt":
-            found[key] = _inflate(rest[1:]).decode("latin-1")
-        elif len(rest) >= 2:
-            compressed, body = rest[0], rest[2:]
-            text = body.split(b"\0", 2)[-1]  # skip language tag and translated keyword
-            found[key] = (_inflate(text) if compressed else text).decode("utf-8", "replace")
+        text: bytes | None = rest
+        if ctype == b"zTXt":
+            text = _inflate(rest[1:])
+        elif ctype == b"iTXt" and len(rest) >= 2:
+            text = rest[2:].split(b"\0", 2)[-1]  # past the language tag and translated keyword
+            text = _inflate(text) if rest[0] else text
+        if text is not None:
+            found[key] = text.decode("utf-8" if ctype == b"iTXt" else "latin-1", "replace")
     return found
 
 
-def _inflate(data: bytes) -> bytes:
+def _inflate(data: bytes) -> bytes | None:
     inflater = zlib.decompressobj()
     try:
         out = inflater.decompress(data, _MAX_TEXT)
-    except zlib.error as exc:
-        raise _damaged("PNG") from exc
-    if inflater.unconsumed_tail:
-        raise BadImage("That PNG has an oversized text chunk.")
-    return out
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else out
 
 
 def _metadata_exif(data: bytes) -> Image.Exif | None:

@@ -79,7 +79,14 @@ class ProgressReporter:
         ))
 
     # --- the final state (always delivered) ---------------------------------------------------
-    async def finish(self, job: Job, *, error: str | None = None, served_by: str | None = None) -> bool:
+    async def finish(
+        self,
+        job: Job,
+        *,
+        error: str | None = None,
+        served_by: str | None = None,
+        datas: list[bytes] | None = None,
+    ) -> bool:
         """Show the final card and, for a finished job, deliver its images; then mark delivered.
 
         Returns whether the surface confirmed everything. A job whose surface is not running
@@ -96,7 +103,7 @@ class ProgressReporter:
             await self._throttles[surface.name].final(job.id, self._scope(surface, job), self._sender(surface, card))
             if job.status is JobStatus.SUCCEEDED:
                 images = await self._storage.job_images(job.id)
-                delivery = await build_delivery(job, images, self._blobs, surface, served_by=served_by)
+                delivery = await build_delivery(job, images, self._blobs, surface, served_by=served_by, datas=datas)
                 refs = await surface.deliver(delivery)
                 if refs:
                     await self._remember(job, refs)

@@ -43,6 +43,8 @@ class Outcome:
     """What became of one attempt at a job."""
 
     images: list[ImageRecord] = field(default_factory=list)
+    #: The stored PNG bytes of ``images``, in order, handed on so delivery need not read them back.
+    datas: list[bytes] = field(default_factory=list)
     #: A user-facing reason when the attempt failed.
     error: str | None = None
     #: When set, the attempt failed in a way worth retrying after this many seconds.
@@ -108,8 +110,8 @@ class JobRunner:
                 if not exc.falls_back:
                     break
                 continue
-            records = await self._store(job, made)
-            return Outcome(images=records, served_by=name if name != job.provider else None)
+            records, datas = await self._store(job, made)
+            return Outcome(images=records, datas=datas, served_by=name if name != job.provider else None)
         return self._failure(job, last, tried)
 
     # --- choosing providers -------------------------------------------------------------------
@@ -186,20 +188,22 @@ class JobRunner:
             return await self._blobs.get(request.init_image)
         return None
 
-    async def _store(self, job: Job, made: list[GeneratedImage]) -> list[ImageRecord]:
+    async def _store(self, job: Job, made: list[GeneratedImage]) -> tuple[list[ImageRecord], list[bytes]]:
         records = []
+        datas = []
         now = self._clock.now()
         for index, image in enumerate(made):
             params = _parameters(job, image)
-            png = await asyncio.to_thread(imaging.embed_parameters, await _as_png(image), params)
+            png = await asyncio.to_thread(_png_with_parameters, image, params)
             sha = await self._blobs.put(png)
+            datas.append(png)
             records.append(ImageRecord(
                 job_id=job.id, index=index, sha256=sha, width=image.width, height=image.height,
                 size_bytes=len(png), mime="image/png", seed=image.seed, provider=image.provider,
                 model=image.model, revised_prompt=image.revised_prompt, cost_usd=image.cost_usd,
                 created_at=now,
             ))
-        return records
+        return records, datas
 
 
 def can_serve(provider: Provider, request: GenerationRequest) -> bool:
@@ -219,10 +223,9 @@ def _job_seed(job: Job) -> int:
     return int.from_bytes(hashlib.sha256(job.id.encode()).digest()[:4], "big")
 
 
-async def _as_png(image: GeneratedImage) -> bytes:
-    if image.mime == "image/png":
-        return image.data
-    return await asyncio.to_thread(imaging.to_png, image.data)
+def _png_with_parameters(image: GeneratedImage, params: dict[str, str]) -> bytes:
+    png = image.data if image.mime == "image/png" else imaging.to_png(image.data)
+    return imaging.embed_parameters(png, params)
 
 
 def _parameters(job: Job, image: GeneratedImage) -> dict[str, str]:

@@ -81,6 +81,23 @@ class _Lane:
                     return job
         return None
 
+    def position_of(self, key: UserKey, job_id: str) -> int | None:
+        """One job's position: every user's first k jobs go before round k, plus the earlier users of round k."""
+        jobs = self.ring.get(key)
+        if jobs is None:
+            return None
+        k = next((len(jobs) - 1 - i for i, job in enumerate(reversed(jobs)) if job.id == job_id), None)
+        if k is None:
+            return None
+        position = 1 + k
+        before_in_ring = True
+        for other_key, other in self.ring.items():
+            if other_key == key:
+                before_in_ring = False
+            else:
+                position += min(len(other), k + 1 if before_in_ring else k)
+        return position
+
     def places(self) -> Iterator[tuple[Job, int]]:
         """Every waiting job with its 1-based position, in O(jobs).
 
@@ -112,7 +129,7 @@ class FairQueue:
         max_running_per_user: Callable[[UserKey], int] | None = None,
     ) -> None:
         self._lanes = {name: _Lane(n) for name, n in slots.items()}
-        self._where: dict[str, str] = {}  # job id -> lane name, for waiting jobs
+        self._where: dict[str, tuple[str, UserKey]] = {}  # job id -> (lane name, user), for waiting jobs
         self._running_by_user: dict[UserKey, int] = {}
         self._queued_by_user: dict[UserKey, int] = {}
         self._max_running = max_running_per_user or (lambda _key: 1_000_000)
@@ -122,8 +139,8 @@ class FairQueue:
         """Add a waiting job (``front``: ahead of the user's other jobs, for retries)."""
         lane = self._lane(job.provider)
         lane.push(job, front=front)
-        self._where[job.id] = job.provider
         key = user_key(job)
+        self._where[job.id] = (job.provider, key)
         self._queued_by_user[key] = self._queued_by_user.get(key, 0) + 1
 
     def pop_ready(self) -> Job | None:
@@ -147,10 +164,10 @@ class FairQueue:
 
     def remove(self, job_id: str) -> Job | None:
         """Take a waiting job out (cancel); None if it is not waiting."""
-        lane_name = self._where.pop(job_id, None)
-        if lane_name is None:
+        where = self._where.pop(job_id, None)
+        if where is None:
             return None
-        job = self._lanes[lane_name].remove(job_id)
+        job = self._lanes[where[0]].remove(job_id)
         if job is not None:
             self._dec(self._queued_by_user, user_key(job))
         return job
@@ -180,15 +197,13 @@ class FairQueue:
         return self._running_by_user.get(key, 0)
 
     def place(self, job_id: str) -> QueuePlace | None:
-        """Position of one waiting job (O(jobs in its lane))."""
-        lane_name = self._where.get(job_id)
-        if lane_name is None:
+        """Position of one waiting job, in O(users in its lane + the job's place in its user's line)."""
+        where = self._where.get(job_id)
+        if where is None:
             return None
-        lane = self._lanes[lane_name]
-        for job, position in lane.places():
-            if job.id == job_id:
-                return QueuePlace(position, lane.length)
-        return None
+        lane = self._lanes[where[0]]
+        position = lane.position_of(where[1], job_id)
+        return None if position is None else QueuePlace(position, lane.length)
 
     def all_places(self) -> Iterator[tuple[Job, QueuePlace]]:
         """Every waiting job with its position, O(total waiting jobs)."""

@@ -293,17 +293,8 @@ class _Fonts:
 
 
 def _plan(request: GenerationRequest, seed: int) -> _Plan:
-    key = "\0".join(
-        str(part)
-        for part in (
-            seed,
-            request.prompt,
-            request.negative_prompt,
-            request.steps,
-            request.cfg,
-            request.quality,
-        )
-    )
+    parts = (seed, request.prompt, request.negative_prompt, request.steps, request.cfg, request.quality)
+    key = "\0".join(map(str, parts))
     rng = random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
     palette = _palette(request)
     avoided = set((request.negative_prompt or "").lower().replace(",", " ").split())
@@ -391,25 +382,21 @@ def _put_text(
     """White text with a dark edge, legible on any background."""
     white, black = (255, 255, 255), (0, 0, 0)
     if size >= _BITMAP_BELOW:
-        font = fonts.get(size)
         edge = max(1, size // 12)
+        font = fonts.get(size)
         draw.multiline_text(
-            xy,
-            text,
-            font=font,
-            fill=white,
-            anchor=anchor,
-            align="center",
-            stroke_width=edge,
-            stroke_fill=black,
+            xy, text, white, font, anchor, align="center", stroke_width=edge, stroke_fill=black
         )
         return
     # Pillow's built-in bitmap font covers Latin-1 only; a drop shadow stands in for the stroke it lacks.
+    # It also ignores anchors, so the anchor is applied here from the text's measured box.
     text = text.encode("latin-1", "replace").decode("latin-1")
-    bitmap = fonts.bitmap()
-    x, y = xy
-    draw.multiline_text((x + 1, y + 1), text, font=bitmap, fill=black, anchor=anchor, align="center")
-    draw.multiline_text(xy, text, font=bitmap, fill=white, anchor=anchor, align="center")
+    font = fonts.bitmap()
+    left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font, align="center")
+    x = xy[0] - {"l": 0.0, "m": 0.5, "r": 1.0}[anchor[0]] * (right - left)
+    y = xy[1] - {"a": 0.0, "m": 0.5, "d": 1.0}[anchor[1]] * (bottom - top)
+    draw.multiline_text((x + 1, y + 1), text, black, font, align="center")
+    draw.multiline_text((x, y), text, white, font, align="center")
 
 
 def _metrics(size: int) -> tuple[float, float]:

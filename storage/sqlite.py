@@ -45,17 +45,17 @@ _INSERT_USAGE = (
     "SELECT id, platform, server_id, user_id, ?, ?, ? FROM jobs WHERE id = ?"
 )
 
-_BUSY_TIMEOUT_MS = 10_000
-
 
 class SqliteStorage:
     """Jobs, images, history, galleries, favourites, settings, templates and usage in one file."""
 
-    def __init__(self, path: Path, *, synchronous: str = "normal") -> None:
+    def __init__(self, path: Path, *, synchronous: str = "normal", busy_timeout: float = 10.0) -> None:
+        """``busy_timeout``: seconds to wait for another process's lock before a write fails."""
         if synchronous.lower() not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
         self._path = path
         self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = int(busy_timeout * 1000)
         self._write_conn: aiosqlite.Connection | None = None
         self._read_conn: aiosqlite.Connection | None = None
         self._writer: GroupCommitWriter | None = None
@@ -88,7 +88,7 @@ class SqliteStorage:
         conn = await aiosqlite.connect(self._path, isolation_level=None)
         try:
             await conn.execute("PRAGMA foreign_keys = ON")
-            await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            await conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             if read_only:
                 await conn.execute("PRAGMA query_only = ON")
         except BaseException:

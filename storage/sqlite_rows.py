@@ -23,7 +23,7 @@ JOB_COLUMNS = (
     "j.is_admin, j.nsfw_channel, j.request, j.provider, j.status, j.attempts, j.created_at, "
     "j.started_at, j.finished_at, j.delivered_at, j.error, j.message_refs, j.batch_id, j.deleted"
 )
-JOB_WIDTH = 22
+JOB_WIDTH = JOB_COLUMNS.count(",") + 1
 
 INSERT_JOB = (
     "INSERT INTO jobs (id, platform, server_id, channel_id, thread_id, user_id, user_name, roles, "
@@ -37,7 +37,7 @@ IMAGE_COLUMNS = (
     "i.job_id, i.idx, i.sha256, i.width, i.height, i.size_bytes, i.mime, i.seed, i.provider, "
     "i.model, i.revised_prompt, i.cost_usd, i.created_at"
 )
-IMAGE_WIDTH = 13
+IMAGE_WIDTH = IMAGE_COLUMNS.count(",") + 1
 
 INSERT_IMAGE = (
     "INSERT INTO images (job_id, idx, sha256, width, height, size_bytes, mime, seed, provider, model, "

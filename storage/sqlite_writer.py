@@ -79,6 +79,14 @@ class _ShortBatch(Exception):
     """A merged group changed fewer rows than its writes expect; find out whose by running them alone."""
 
 
+class _LockUnavailable(Exception):
+    """BEGIN failed (the database is locked by another process): no write in the batch ran."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 _Pending = tuple[Write, "asyncio.Future[list[int]]"]
 
 
@@ -139,6 +147,12 @@ class GroupCommitWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
             results = await self._transaction([write for write, _ in batch])
+        except _LockUnavailable as exc:
+            # Another process holds the database past busy_timeout; retrying one by one would
+            # make every caller wait that long again.
+            for _, future in batch:
+                _settle(future, error=exc.error)
+            return
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], error=exc)
@@ -147,6 +161,8 @@ class GroupCommitWriter:
             for write, future in batch:
                 try:
                     (result,) = await self._transaction([write])
+                except _LockUnavailable as single_exc:
+                    _settle(future, error=single_exc.error)
                 except Exception as single_exc:
                     _settle(future, error=single_exc)
                 else:
@@ -157,7 +173,10 @@ class GroupCommitWriter:
 
     async def _transaction(self, writes: list[Write]) -> list[list[int]]:
         conn = self._conn
-        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+        except aiosqlite.OperationalError as exc:
+            raise _LockUnavailable(exc) from exc
         try:
             if len(writes) == 1:
                 results = [await self._run_alone(writes[0])]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from bot import images
 from bot.errors import BadImage
@@ -255,3 +256,14 @@ def test_to_png_converts_and_leaves_pngs_alone() -> None:
     assert opened(png).format == "PNG" and opened(png).size == (30, 20)
     original = images.embed_parameters(solid(30, 20), {"prompt": "kept"})
     assert images.to_png(original) == original
+
+
+def test_compressed_parameters_from_other_tools_are_read_and_text_bombs_skipped() -> None:
+    info = PngInfo()
+    info.add_itxt("imaginebot", '{"prompt": "zipped ✓"}', zip=True)
+    assert images.read_parameters(encode(Image.new("RGB", (8, 8)), pnginfo=info)) == {"prompt": "zipped ✓"}
+    bomb = PngInfo()
+    bomb.add_text("imaginebot", "{" + " " * 5_000_000 + "}", zip=True)  # inflates to 5 MB
+    png = encode(Image.new("RGB", (8, 8)), pnginfo=bomb)
+    assert len(png) < 20_000
+    assert images.read_parameters(png) == {}

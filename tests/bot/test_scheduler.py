@@ -89,6 +89,9 @@ def test_positions_match_the_order_jobs_actually_start() -> None:
         queue.push(job(f"u{rng.randrange(12)}", i))
     predicted = {j.id: place.position for j, place in queue.all_places()}
     assert sorted(predicted.values()) == list(range(1, 201))
+    for job_id, position in predicted.items():
+        single = queue.place(job_id)
+        assert single is not None and single.position == position
     order = drain(queue)
     assert [predicted[x] for x in order] == list(range(1, 201))
 

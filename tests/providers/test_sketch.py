@@ -114,12 +114,13 @@ async def test_every_parameter_shows_in_the_picture(change: dict[str, Any]) -> N
     assert difference(plain, changed) > 1
 
 
-async def test_every_picture_is_captioned_as_a_preview() -> None:
-    # The caption is white text edged in black in the bottom-right corner; the picture itself
-    # (gradients and translucent shapes) has neither pure white nor pure black there.
-    image = (await draw(sketch(), call(seed=2, size=(512, 512))))[0]
-    corner = opened(image.data).convert("RGB").crop((256, 490, 512, 512))
-    colours = {colour for _, colour in corner.getcolors(maxcolors=1 << 16) or []}
+@pytest.mark.parametrize("side", [64, 128, 256, 512])
+async def test_every_picture_is_captioned_as_a_preview(side: int) -> None:
+    # The caption is white text edged in black along the bottom; the picture itself (gradients and
+    # translucent shapes) has neither pure white nor pure black there.
+    image = (await draw(sketch(), call(seed=2, size=(side, side))))[0]
+    strip = opened(image.data).convert("RGB").crop((0, side - side // 6, side, side))
+    colours = {colour for _, colour in strip.getcolors(maxcolors=1 << 20) or []}
     assert (255, 255, 255) in colours and (0, 0, 0) in colours
 
 
@@ -131,8 +132,22 @@ async def test_size_follows_the_setting_and_the_aspect_ratio() -> None:
 
 
 async def test_large_images_render_off_the_event_loop() -> None:
-    made = await draw(sketch(), call(size=(512, 288)))
-    assert opened(made[0].data).size == (512, 288)
+    # Other users' commands keep being served while a big sketch renders: the loop keeps ticking.
+    ticks = 0
+    rendering = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while rendering:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    made = await draw(sketch(), call(size=(1024, 768)))
+    rendering = False
+    await ticking
+    assert opened(made[0].data).size == (1024, 768)
+    assert ticks > 10
 
 
 # --- time and previews ---------------------------------------------------------------------------

@@ -527,6 +527,29 @@ async def test_close_commits_writes_already_submitted(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (30,)
 
 
+async def test_a_lock_held_elsewhere_fails_waiting_writes_together(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "bot.db", busy_timeout=0.5)
+    await storage.open()
+    try:
+        jobs = [make_job() for _ in range(20)]
+        await storage.insert_jobs(jobs)
+        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(storage.mark_running(j.id, started_at=T0, attempts=1) for j in jobs), return_exceptions=True
+        )
+        # One wait for the whole batch, not one per write (which would be ten seconds).
+        assert time.monotonic() - started < 5
+        assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+        other.execute("ROLLBACK")
+        other.close()
+        await storage.mark_running(jobs[0].id, started_at=T0, attempts=1)
+        assert await storage.count_user_jobs("discord", "u1", [JobStatus.RUNNING]) == 1
+    finally:
+        await storage.close()
+
+
 def test_synchronous_mode_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         SqliteStorage(tmp_path / "bot.db", synchronous="off")
