@@ -72,7 +72,7 @@ class Engine:
         self._last_position: dict[str, int] = {}
         self._accepting = False
         self._tasks: list[asyncio.Task[None]] = []
-        #: Observers (metrics, benchmarks): called when a job starts running and when it finishes.
+        #: Observers (metrics, benchmarks): called when a job is given a slot and when it finishes.
         self.on_started: list[Callable[[Job], None]] = []
         self.on_finished: list[Callable[[Job], None]] = []
 
@@ -171,6 +171,8 @@ class Engine:
             await self._wake.wait()
             self._wake.clear()
             while self._accepting and (job := self.queue.pop_ready()) is not None:
+                for hook in self.on_started:
+                    hook(job)
                 task = asyncio.create_task(self._work(job), name=f"imaginebot-job-{job.id}")
                 self._running[job.id] = (job, task)
                 self._positions_dirty.set()
@@ -186,11 +188,16 @@ class Engine:
             job.attempts += 1
             job.status = JobStatus.RUNNING
             job.started_at = self._clock.now()
-            await self._storage.mark_running(job.id, started_at=job.started_at, attempts=job.attempts)
-            for hook in self.on_started:
-                hook(job)
+            # The attempt is recorded while the provider works: if the process dies first, the
+            # job is still queued in storage and simply runs again.
+            marked = asyncio.ensure_future(
+                self._storage.mark_running(job.id, started_at=job.started_at, attempts=job.attempts)
+            )
             self._reporter.started(job)
-            outcome = await self._runner.run(job, self._progress_for(job))
+            try:
+                outcome = await self._runner.run(job, self._progress_for(job))
+            finally:
+                await asyncio.shield(marked)
         except asyncio.CancelledError:
             await asyncio.shield(self._interrupted(job))
             return
@@ -267,7 +274,7 @@ class Engine:
         self.pending.remove(job)
         for hook in self.on_finished:
             hook(job)
-        self._spawn(self._reporter.finish(job, error=error, served_by=served_by, datas=datas))
+        self._spawn(self._reporter.finish(job, error=error, served_by=served_by, datas=datas, images=images))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

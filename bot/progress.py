@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from bot.clock import Clock
 from bot.delivery import build_delivery
 from bot.generation import ProgressUpdate
-from bot.jobs import Job, JobStatus
+from bot.jobs import ImageRecord, Job, JobStatus
 from bot.surface import Card, Surface
 from bot.throttle import EditThrottle
 from storage.base import BlobStore, Storage
@@ -86,6 +86,7 @@ class ProgressReporter:
         error: str | None = None,
         served_by: str | None = None,
         datas: list[bytes] | None = None,
+        images: list[ImageRecord] | None = None,
     ) -> bool:
         """Show the final card and, for a finished job, deliver its images; then mark delivered.
 
@@ -102,7 +103,8 @@ class ProgressReporter:
         try:
             await self._throttles[surface.name].final(job.id, self._scope(surface, job), self._sender(surface, card))
             if job.status is JobStatus.SUCCEEDED:
-                images = await self._storage.job_images(job.id)
+                if images is None:
+                    images = await self._storage.job_images(job.id)
                 delivery = await build_delivery(job, images, self._blobs, surface, served_by=served_by, datas=datas)
                 refs = await surface.deliver(delivery)
                 if refs:

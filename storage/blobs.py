@@ -31,6 +31,7 @@ class FileBlobStore:
         self._root = root
         self._fsync = fsync
         self._seq = itertools.count()
+        self._made_dirs: set[Path] = set()
 
     async def put(self, data: bytes) -> str:
         """Store ``data`` (if it is not stored already) and return its sha256 hex digest."""
@@ -58,7 +59,9 @@ class FileBlobStore:
         path = self._path(sha256)
         if path.is_file():
             return sha256
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._made_dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(path.parent)  # set.add is atomic under the GIL; a race only repeats a mkdir
         # A unique temp name without mkstemp, which costs ten times the write itself here.
         tmp_path = path.parent / f".tmp-{sha256[:16]}-{os.getpid()}-{threading.get_ident()}-{next(self._seq)}"
         try:
