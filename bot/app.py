@@ -35,6 +35,7 @@ class App:
     blobs: BlobStore
     providers: Mapping[str, Provider]
     reporter: ProgressReporter
+    runner: JobRunner
     engine: Engine
     service: ImagineService
     surfaces: dict[str, Surface] = field(default_factory=dict)
@@ -104,5 +105,5 @@ async def build_app(
     service_ref.append(service)
     return App(
         config=config, clock=clock, storage=storage, blobs=blobs, providers=providers,
-        reporter=reporter, engine=engine, service=service,
+        reporter=reporter, runner=runner, engine=engine, service=service,
     )

@@ -72,7 +72,8 @@ class Engine:
         self._last_position: dict[str, int] = {}
         self._accepting = False
         self._tasks: list[asyncio.Task[None]] = []
-        #: Observers (metrics, benchmarks): called when a job is given a slot and when it finishes.
+        #: Observers (metrics, benchmarks): called when a job is given a slot (``attempts`` still
+        #: counts the attempts before this one) and when it finishes.
         self.on_started: list[Callable[[Job], None]] = []
         self.on_finished: list[Callable[[Job], None]] = []
 
@@ -171,6 +172,7 @@ class Engine:
             await self._wake.wait()
             self._wake.clear()
             while self._accepting and (job := self.queue.pop_ready()) is not None:
+                job.started_at = self._clock.now()
                 for hook in self.on_started:
                     hook(job)
                 task = asyncio.create_task(self._work(job), name=f"imaginebot-job-{job.id}")
@@ -187,7 +189,7 @@ class Engine:
         try:
             job.attempts += 1
             job.status = JobStatus.RUNNING
-            job.started_at = self._clock.now()
+            assert job.started_at is not None  # set when the dispatcher gave the job its slot
             # The attempt is recorded while the provider works: if the process dies first, the
             # job is still queued in storage and simply runs again.
             marked = asyncio.ensure_future(

@@ -18,7 +18,7 @@ from bot.config import Config, StyleConfig, TemplateConfig
 from bot.engine import Engine
 from bot.errors import InvalidRequest, NotAllowed, NotFound, QueueFull
 from bot.generation import Provider, ProviderCall
-from bot.jobs import GalleryItem, Job, JobStatus, Origin, Page, new_job_id
+from bot.jobs import GalleryItem, ImageRecord, Job, JobStatus, Origin, Page, new_job_id
 from bot.limits import Admission, Pending, effective_limits
 from bot.prompt import parse_prompt
 from bot.request import GenerationRequest, JobKind
@@ -247,6 +247,17 @@ class ImagineService:
 
     async def gallery(self, platform: str, channel_id: str, **filters: Any) -> Page[GalleryItem]:
         return await self.storage.channel_gallery(platform, channel_id, **filters)
+
+    async def channels(self, platform: str) -> list[str]:
+        """Channel ids of a platform that have jobs, most recently active first."""
+        return [channel for _, channel in await self.storage.channels(platform)]
+
+    async def job_images(self, job_id: str, origin: Origin) -> list[ImageRecord]:
+        """A visible job's images, in order (none until it has succeeded)."""
+        job = await self.job(job_id, origin)
+        if job.status is not JobStatus.SUCCEEDED:
+            return []
+        return await self.storage.job_images(job.id)
 
     async def my_queue(self, origin: Origin) -> list[QueueEntry]:
         """The user's waiting and running jobs, with positions and ETAs."""
