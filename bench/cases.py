@@ -175,8 +175,9 @@ async def fairness(root: Path) -> dict[str, float]:
     await _until(lambda: len(order) >= 3, 30)
     submitted_at = {}
     for u in range(1, 21):
-        submitted_at[f"user{u}"] = len(order)
         await app.service.submit(f"newcomer {u} --n 1", _origin(u))
+        # Counted from the moment the job is queued (submit has returned), as the user sees it.
+        submitted_at[f"user{u}"] = len(order)
     await _until(lambda: all(f"user{u}" in order for u in range(1, 21)), 120)
     await app.stop(0)
     delays = []

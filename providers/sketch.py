@@ -265,6 +265,10 @@ class _Plan:
     outline: bool
 
 
+#: Caption stamps kept per thread; sizes come from a handful of ratios, so this is rarely reached.
+_MAX_STAMPS = 64
+
+
 class _Fonts:
     """The default font by pixel size, cached per thread: FreeType faces must not be shared by threads."""
 
@@ -285,6 +289,14 @@ class _Fonts:
         if 0 not in cache:
             cache[0] = ImageFont.load_default_imagefont()
         return cache[0]
+
+    def stamps(self) -> dict[tuple[int, int], tuple[Image.Image, tuple[int, int]]]:
+        """Drawn captions by image size (per thread, like the fonts)."""
+        stamps: dict[tuple[int, int], tuple[Image.Image, tuple[int, int]]] | None
+        stamps = getattr(self._local, "stamps", None)
+        if stamps is None:
+            stamps = self._local.stamps = {}
+        return stamps
 
     def _cache(self) -> dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont]:
         cache: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] | None
@@ -375,6 +387,21 @@ def _words(draw: ImageDraw.ImageDraw, text: str, w: int, h: int, fonts: _Fonts) 
 
 
 def _caption(picture: Image.Image, fonts: _Fonts) -> None:
+    """Stamp the "no model" caption; it depends only on the size, so each size is drawn once."""
+    stamps = fonts.stamps()
+    stamp = stamps.get(picture.size)
+    if stamp is None:
+        canvas = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+        _draw_caption(canvas, fonts)
+        box = canvas.getbbox() or (0, 0, 1, 1)
+        if len(stamps) >= _MAX_STAMPS:
+            stamps.clear()
+        stamp = stamps[picture.size] = (canvas.crop(box), (box[0], box[1]))
+    image, at = stamp
+    picture.paste(image, at, image)
+
+
+def _draw_caption(picture: Image.Image, fonts: _Fonts) -> None:
     w, h = picture.size
     size = _caption_size(w, h)
     margin = _margin(w, h)

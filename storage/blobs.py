@@ -1,7 +1,9 @@
 """Content-addressed image files: :class:`FileBlobStore` implements :class:`storage.base.BlobStore`.
 
-A blob lives at ``root/ab/cd/abcd…`` (its sha256 hex digest, sharded by the first two byte pairs
-so no directory grows past 65,536 entries). Writes go to a temporary file in the target directory,
+A blob lives at ``root/ab/abcd…`` (its sha256 hex digest, sharded by the first byte). One level of
+256 folders, not two of 65,536: creating a folder costs as much as creating a file on ext4, and with
+two levels nearly every new image made a new folder; ext4 indexes large folders well.
+Writes go to a temporary file in the target directory,
 are renamed into place, so a reader or a crash never sees half an image, and two writers of the
 same bytes both succeed with the same result. With ``fsync=True`` (storage ``synchronous = "full"``)
 each file and its directory are also fsynced, so an image survives a power cut too; a process
@@ -52,7 +54,7 @@ class FileBlobStore:
         # The name becomes a path, so it must be exactly a digest: no "..", "/", or uppercase twin.
         if not _SHA256_HEX.fullmatch(sha256):
             raise InvalidRequest("That is not an image id.")
-        return self._root / sha256[:2] / sha256[2:4] / sha256
+        return self._root / sha256[:2] / sha256
 
     def _put(self, data: bytes) -> str:
         sha256 = hashlib.sha256(data).hexdigest()

@@ -20,7 +20,7 @@ async def test_put_returns_the_sha256_and_get_returns_the_bytes(tmp_path: Path) 
     assert sha == hashlib.sha256(PNG).hexdigest()
     assert await blobs.get(sha) == PNG
     assert await blobs.exists(sha) is True
-    assert (tmp_path / "images" / sha[:2] / sha[2:4] / sha).read_bytes() == PNG
+    assert (tmp_path / "images" / sha[:2] / sha).read_bytes() == PNG
 
 
 async def test_the_same_bytes_are_stored_once(tmp_path: Path) -> None:
@@ -60,8 +60,8 @@ async def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     blobs = FileBlobStore(tmp_path)
     sha = hashlib.sha256(PNG).hexdigest()
     # A directory where the blob belongs makes the final rename fail after the data was written.
-    (tmp_path / sha[:2] / sha[2:4] / sha).mkdir(parents=True)
+    (tmp_path / sha[:2] / sha).mkdir(parents=True)
     with pytest.raises(OSError):
         await blobs.put(PNG)
-    assert [p.name for p in (tmp_path / sha[:2] / sha[2:4]).iterdir()] == [sha]
+    assert [p.name for p in (tmp_path / sha[:2]).iterdir()] == [sha]
     assert await blobs.exists(sha) is False
