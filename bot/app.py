@@ -39,6 +39,7 @@ class App:
     engine: Engine
     service: ImagineService
     surfaces: dict[str, Surface] = field(default_factory=dict)
+    drained: bool = False
     stopped: bool = False
 
     def add_surface(self, surface: Surface) -> None:
@@ -48,13 +49,23 @@ class App:
     async def start(self) -> None:
         await self.engine.start()
 
-    async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Stop taking work, finish or re-queue running jobs, close everything (once)."""
-        if self.stopped:
+    async def drain(self, grace_seconds: float = 10.0) -> None:
+        """Stop taking work, finish or re-queue running jobs, and send the cards still owed.
+
+        Surfaces must still be up while this runs; close them afterwards, then call ``stop``.
+        """
+        if self.drained:
             return
-        self.stopped = True
+        self.drained = True
         await self.engine.stop(grace_seconds)
         await self.reporter.aclose()
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Drain (if not done yet), then close providers and storage (once)."""
+        if self.stopped:
+            return
+        await self.drain(grace_seconds)
+        self.stopped = True
         for provider in self.providers.values():
             await provider.aclose()
         await self.storage.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import getpass
 import importlib
 import logging
@@ -17,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from bot import messages
 from bot.app import App, build_app
 from bot.clock import SystemClock
 from bot.config import Config, load_config
@@ -93,9 +93,13 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         await stop.wait()
         log.info("stopping: finishing or re-queueing running jobs")
     finally:
+        # Jobs first (their final cards still need the surfaces), then the surfaces, then storage.
+        await app.drain(args.grace)
         for close in reversed(runners):
-            with contextlib.suppress(Exception):
+            try:
                 await close()
+            except Exception:
+                log.exception("closing a surface failed")
         await app.stop(args.grace)
     return 0
 
@@ -143,6 +147,9 @@ async def _generate(config: Config, args: argparse.Namespace) -> int:
         except UserFacingError as exc:
             print(f"imaginebot: {exc.message}", file=sys.stderr)
             return 1
+        cost = sum(app.service.estimated_cost(job) for job in jobs)
+        if cost > 0:
+            print(f"imaginebot: {messages.cost_estimate(cost)}", file=sys.stderr)
         for job in jobs:
             await surface.done_event(job.id).wait()
     finally:

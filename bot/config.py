@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
 from bot.request import MAX_COUNT, AspectRatio, Quality
@@ -50,8 +50,41 @@ class WebConfig(_Closed):
 
 class DiscordConfig(_Closed):
     token: SecretStr | None = None
+    #: REST base including the version, e.g. "https://discord.com/api/v10" (a proxy or a test fake).
     api_base_url: str | None = None
+    #: Gateway websocket URL, e.g. "wss://gateway.discord.gg/" (a proxy or a test fake).
     gateway_url: str | None = None
+    #: Guilds whose commands are synced at start (instant, for development); empty: sync globally.
+    dev_guild_ids: list[str] = Field(default_factory=list)
+    #: Whether to sync the command definitions at start (off when another process does it).
+    sync_commands: bool = True
+    #: "thread": results go to a thread made from the job's card; "channel": into the channel.
+    thread_mode: Literal["thread", "channel"] = "thread"
+    #: Reaction shortcuts on results (reroll, variations, delete, favourite, DM).
+    reactions: bool = True
+    #: Shards in total and the ones this process runs; unset: one unsharded connection.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: list[int] | None = None
+    #: Largest file the bot uploads, in MiB (Discord's default per-file limit is 10 MiB).
+    upload_limit_mb: float = Field(default=10.0, gt=0, le=500)
+
+    @field_validator("dev_guild_ids")
+    @classmethod
+    def _snowflakes(cls, value: list[str]) -> list[str]:
+        for guild_id in value:
+            if not guild_id.isdigit():
+                raise ValueError(f"'{guild_id}' is not a guild id (digits only)")
+        return value
+
+    @model_validator(mode="after")
+    def _shards(self) -> DiscordConfig:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("shard_ids needs shard_count")
+            bad = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if bad:
+                raise ValueError(f"shard_ids must be between 0 and shard_count - 1 (got {bad})")
+        return self
 
 
 class SlackConfig(_Closed):

@@ -21,6 +21,8 @@ class Capabilities:
     aspect_ratios: frozenset[str] | None = None
     max_images_per_call: int = 1
     negative_prompt: bool = False
+    #: Without ``negative_prompt``: fold a negative prompt into the prompt (True) or refuse the request.
+    fold_negative_prompt: bool = False
     seed: bool = False
     #: Same seed and parameters give the same image (enables the result cache).
     deterministic: bool = False

@@ -256,7 +256,14 @@ class Admission:
         return len(self._buckets)
 
     async def admit(
-        self, origin: Origin, *, jobs: int, images: int, cost_usd: float, pending: Pending
+        self,
+        origin: Origin,
+        *,
+        jobs: int,
+        images: int,
+        cost_usd: float,
+        pending: Pending,
+        config: LimitsConfig | None = None,
     ) -> None:
         """Admit ``jobs`` jobs making ``images`` images for about ``cost_usd``, or raise.
 
@@ -264,9 +271,10 @@ class Admission:
         Raises :class:`QueueFull`, then :class:`RateLimited` (one token per job), then
         :class:`QuotaExceeded`. Daily caps and the budget count today's UTC usage; a cap or
         budget of 0 means unlimited, and a request estimated at $0 never exceeds the budget.
-        Exempt users only meet the global queue size.
+        Exempt users only meet the global queue size. ``config`` replaces the configured limits
+        for this request (a server's own overrides from ``/settings``).
         """
-        limits = effective_limits(self._config, origin)
+        limits = effective_limits(config or self._config, origin)
         self._check_queue(limits, jobs, pending)
         if limits.exempt:
             return

@@ -98,5 +98,53 @@ def capability_missing(provider: str, what: str) -> str:
     return f"{provider} can't do {what}. Pick another provider with --provider."
 
 
+def channel_not_allowed(allowed: list[str]) -> str:
+    return f"Image commands are not enabled in this channel. Try one of: {', '.join(allowed[:5])}."
+
+
+def blocked_word(word: str) -> str:
+    return f"This server doesn't allow \"{word}\" in prompts. Try describing it another way."
+
+
 def unknown_setting(key: str, allowed: list[str]) -> str:
     return f"There is no setting '{key}'. Settings you can change: {', '.join(allowed)}."
+
+
+def negative_prompt_folded(provider: str) -> str:
+    return f"{provider} takes no negative prompt, so yours was added to the prompt as \"avoid: ...\""
+
+
+def cost_estimate(usd: float) -> str:
+    return f"Estimated cost: ${usd:.3f}."
+
+
+# --- chat surfaces (Discord, Slack): answers to commands, buttons and reactions -------------------
+SUBMITTING = "Queuing your prompt..."
+NOTHING_QUEUED = "You have nothing waiting or running."
+NO_HISTORY = "Nothing has been made in this channel yet."
+NO_IMAGES = "There are no images in this channel yet."
+NO_STYLES = "There are no styles set up yet."
+DELETED = "Deleted."
+FAVOURITED = "Added to your favourites."
+DM_SENT = "I sent you the full-size images in a direct message."
+DM_CLOSED = "I can't send you direct messages: allow DMs from this server's members, then try again."
+NOT_A_RESULT = "That message is not one of my results."
+ATTACHMENT_UNREADABLE = "I couldn't download that attachment; try uploading it again."
+SOMETHING_WENT_WRONG = "Something went wrong on our side; the admins can see the log."
+GALLERY_LINK = "Open the gallery"
+
+
+def queued_batch(count: int) -> str:
+    return f"Queued {count} jobs from your prompt; each has its own card below."
+
+
+def cancelled_job(job_id: str) -> str:
+    return f"Cancelled job {job_id}."
+
+
+def settings_saved(scope: str) -> str:
+    return "Saved your settings." if scope == "user" else f"Saved the {scope} settings."
+
+
+def page_of(page: int, more: bool) -> str:
+    return f"Page {page}" + (" (more on the next page)" if more else "")

@@ -8,7 +8,9 @@ it, so the lifecycle lives in one place.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,7 +29,7 @@ from bot.errors import (
     ProviderTimeout,
     UserFacingError,
 )
-from bot.generation import GeneratedImage, ProgressCallback, Provider, ProviderCall
+from bot.generation import GeneratedImage, ProgressCallback, ProgressUpdate, Provider, ProviderCall
 from bot.jobs import ImageRecord, Job
 from bot.request import MAX_SEED, GenerationRequest, JobKind
 from bot.styles import effective_prompt
@@ -93,6 +95,9 @@ class JobRunner:
             effective_prompt(job.request, styles)  # a style deleted since submit fails here, kindly
         except UserFacingError as exc:
             return Outcome(error=exc.message)
+        cache_key = _cache_key(job, self._providers[job.provider], styles, init_image)
+        if cache_key is not None and (cached := await self._cached(job, cache_key)) is not None:
+            return cached
         tried: list[str] = []
         last: ProviderError | None = None
         for name in self._chain(job):
@@ -115,6 +120,8 @@ class JobRunner:
                     break
                 continue
             records, datas = await self._store(job, made)
+            if cache_key is not None and name == job.provider:
+                await self._storage.set_cache_key(job.id, cache_key)
             return Outcome(images=records, datas=datas, served_by=name if name != job.provider else None)
         return self._failure(job, last, tried)
 
@@ -141,6 +148,21 @@ class JobRunner:
             reason = messages.gave_up(job.attempts, reason)
         return Outcome(error=reason)
 
+    async def _cached(self, job: Job, key: str) -> Outcome | None:
+        """The images of an earlier identical job, when its provider is deterministic for a seed."""
+        source = await self._storage.find_cached(key)
+        if source is None or source == job.id:
+            return None
+        records = await self._storage.job_images(source)
+        try:
+            datas = [await self._blobs.get(r.sha256) for r in records]
+        except NotFound:
+            return None
+        now = self._clock.now()
+        # Nothing was spent on this job: the copies cost $0, so usage counts the money once.
+        copies = [dataclasses.replace(r, job_id=job.id, cost_usd=0.0, created_at=now) for r in records]
+        return Outcome(images=copies, datas=datas) if copies else None
+
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         base: float = self._queue.retry_base_seconds * 2.0 ** max(0, attempts - 1)
         wait = max(base, retry_after or 0.0)
@@ -157,9 +179,13 @@ class JobRunner:
     ) -> list[GeneratedImage]:
         request = job.request
         styled = effective_prompt(request, styles)
-        call_request = request.model_copy(
-            update={"prompt": styled.prompt, "negative_prompt": styled.negative_prompt}
-        )
+        prompt, negative = styled.prompt, styled.negative_prompt
+        caps = provider.capabilities
+        if negative and not caps.negative_prompt and caps.fold_negative_prompt:
+            prompt, negative = f"{prompt}. Avoid: {negative}", None
+            progress = _noting(progress, messages.negative_prompt_folded(provider.name))
+            await progress(ProgressUpdate())
+        call_request = request.model_copy(update={"prompt": prompt, "negative_prompt": negative})
         width, height = provider.size_for(request.aspect_ratio)
         seed = request.seed if request.seed is not None else _job_seed(job)
         count = 1 if request.kind is JobKind.UPSCALE else request.count
@@ -173,7 +199,14 @@ class JobRunner:
                         request=call_request, count=n, seed=(seed + len(made)) % (MAX_SEED + 1),
                         width=width, height=height, init_image=init_image,
                     )
-                    made.extend((await provider.generate(call, progress))[:n])
+                    try:
+                        made.extend((await provider.generate(call, progress))[:n])
+                    except ProviderError as exc:
+                        # Images already made were paid for: keep them rather than buy them again.
+                        if not made or isinstance(exc, ProviderRefused):
+                            raise
+                        log.warning("job %s: keeping %d of %d images: %s", job.id, len(made), count, exc.message)
+                        break
         except TimeoutError as exc:
             raise ProviderTimeout("the provider took too long", provider=provider.name) from exc
         if not made:
@@ -222,7 +255,36 @@ def can_serve(provider: Provider, request: GenerationRequest) -> bool:
         return False
     if request.init_image is not None and not caps.image_input:
         return False
+    if request.negative_prompt and not (caps.negative_prompt or caps.fold_negative_prompt):
+        return False
     return caps.supports_ratio(request.aspect_ratio)
+
+
+def _noting(progress: ProgressCallback, note: str) -> ProgressCallback:
+    """``progress`` with ``note`` added to every update's text, so the card keeps saying it."""
+
+    async def noted(update: ProgressUpdate) -> None:
+        await progress(dataclasses.replace(update, text=f"{update.text} · {note}" if update.text else note))
+
+    return noted
+
+
+def _cache_key(
+    job: Job, provider: Provider, styles: Mapping[str, StyleConfig], init_image: bytes | None
+) -> str | None:
+    """What identifies a job's result when its provider draws the same image for the same seed."""
+    request = job.request
+    if request.seed is None or not provider.capabilities.deterministic:
+        return None
+    styled = effective_prompt(request, styles)
+    parts = {
+        "provider": job.provider, "type": provider.type_name, "model": provider.model,
+        "request": request.model_dump(mode="json", exclude={"style", "provider", "source_job_id"}),
+        "prompt": styled.prompt, "negative": styled.negative_prompt,
+        "size": provider.size_for(request.aspect_ratio),
+        "source": hashlib.sha256(init_image).hexdigest() if init_image is not None else None,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _job_seed(job: Job) -> int:

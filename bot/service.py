@@ -15,16 +15,26 @@ from bot import images as imaging
 from bot import messages
 from bot.clock import Clock
 from bot.config import Config, StyleConfig, TemplateConfig
+from bot.delivery import build_delivery
 from bot.engine import Engine
-from bot.errors import InvalidRequest, NotAllowed, NotFound, QueueFull
+from bot.errors import ContentRejected, InvalidRequest, NotAllowed, NotFound, QueueFull
 from bot.generation import Provider, ProviderCall
 from bot.jobs import GalleryItem, ImageRecord, Job, JobStatus, Origin, Page, new_job_id
 from bot.limits import Admission, Pending, effective_limits
 from bot.prompt import parse_prompt
 from bot.request import GenerationRequest, JobKind
 from bot.runner import can_serve
-from bot.settings import SCOPES, ScopeSettings, merged_defaults, parse_settings, preferred_provider
+from bot.settings import (
+    SCOPES,
+    ScopeSettings,
+    blocked_word_in,
+    merged_defaults,
+    parse_settings,
+    preferred_provider,
+    server_limits,
+)
 from bot.styles import describe_styles, merge_styles
+from bot.surface import Delivery, Surface
 from storage.base import BlobStore, Storage
 
 DEFAULT_VARIATION_STRENGTH = 0.35
@@ -76,6 +86,7 @@ class ImagineService:
     ) -> list[Job]:
         """Parse ``/imagine`` text (flags, styles, templates, permutations) and queue its jobs."""
         layers = await self._settings_layers(origin)
+        self._check_channel(origin, layers[0])
         requests = parse_prompt(
             text,
             defaults=merged_defaults(self.config.defaults, layers),
@@ -84,6 +95,8 @@ class ImagineService:
             providers=list(self.providers),
             max_permutations=self.config.queue.max_permutations,
         )
+        for request in requests:
+            self._check_words(request, layers[0])
         if attachment is not None:
             sha = await self.store_user_image(attachment)
             requests = [r.model_copy(update={"init_image": sha}) for r in requests]
@@ -92,9 +105,24 @@ class ImagineService:
     async def submit_request(
         self, request: GenerationRequest, origin: Origin, *, refs: Mapping[str, str] | None = None
     ) -> Job:
-        """Queue an already-built request (run again, typed slash-command options)."""
+        """Queue an already-built request (run again, rerolls, variations, upscales)."""
         layers = await self._settings_layers(origin)
+        self._check_channel(origin, layers[0])
+        self._check_words(request, layers[0])
         return (await self._queue([request], origin, preferred_provider(layers), refs))[0]
+
+    @staticmethod
+    def _check_channel(origin: Origin, server: ScopeSettings) -> None:
+        allowed = server.allowed_channels
+        if allowed and origin.channel_id not in allowed and not origin.is_admin:
+            raise NotAllowed(messages.channel_not_allowed(allowed))
+
+    @staticmethod
+    def _check_words(request: GenerationRequest, server: ScopeSettings) -> None:
+        text = f"{request.prompt} {request.negative_prompt or ''}"
+        word = blocked_word_in(text, server.blocked_words)
+        if word is not None:
+            raise ContentRejected(messages.blocked_word(word), reason=f"blocked word: {word}")
 
     async def store_user_image(self, data: bytes) -> str:
         """Validate a user-supplied image (size, format, bombs) and store it; returns its sha256."""
@@ -123,9 +151,11 @@ class ImagineService:
             )
             costs[job.id] = self._estimate(self.providers[provider_name], request)
             jobs.append(job)
-        limits = effective_limits(self.config.limits, origin)
+        limits_config = server_limits(self.config.limits, await self.get_settings(origin, "server"))
+        limits = effective_limits(limits_config, origin)
         await self._admission.admit(
             origin,
+            config=limits_config,
             jobs=len(jobs),
             images=sum(1 if r.kind is JobKind.UPSCALE else r.count for r in requests),
             cost_usd=sum(costs.values()),
@@ -140,8 +170,12 @@ class ImagineService:
             name = self.config.routing.default
         provider = self.providers[name]
         if not can_serve(provider, request):
-            raise InvalidRequest(messages.capability_missing(name, _needs(request)))
+            raise InvalidRequest(messages.capability_missing(name, _needs(request, provider)))
         return name
+
+    def estimated_cost(self, job: Job) -> float:
+        """What a queued job is expected to cost in USD: the figure budgets use, for showing to the user."""
+        return self._estimate(self.providers[job.provider], job.request)
 
     @staticmethod
     def _estimate(provider: Provider, request: GenerationRequest) -> float:
@@ -259,6 +293,15 @@ class ImagineService:
             return []
         return await self.storage.job_images(job.id)
 
+    async def delivery_for(self, job_id: str, origin: Origin, surface: Surface) -> Delivery:
+        """A finished job's stored images (and grid) fitted to ``surface``, e.g. to show it again."""
+        job = await self.job(job_id, origin)
+        return await build_delivery(job, await self.job_images(job.id, origin), self.blobs, surface)
+
+    async def image_bytes(self, sha256: str) -> bytes:
+        """A stored image by its hash (as galleries list them)."""
+        return await self.blobs.get(sha256)
+
     async def my_queue(self, origin: Origin) -> list[QueueEntry]:
         """The user's waiting and running jobs, with positions and ETAs."""
         stored = await self.storage.user_jobs(
@@ -340,7 +383,7 @@ class ImagineService:
         platform, scope_id = self._scope_address(origin, scope)
         current = (await self.get_settings(origin, scope)).model_dump()
         current.update(values)
-        settings = parse_settings(current, providers=list(self.providers))
+        settings = parse_settings(current, providers=list(self.providers), scope=scope)
         await self.storage.set_settings(scope, platform, scope_id, settings.model_dump(exclude_none=True))
         self._settings_cache.pop((scope, platform, scope_id), None)
         return settings
@@ -356,7 +399,10 @@ class ImagineService:
         return [await self.get_settings(origin, scope) for scope in ("server", "channel", "user")]
 
 
-def _needs(request: GenerationRequest) -> str:
+def _needs(request: GenerationRequest, provider: Provider) -> str:
+    caps = provider.capabilities
+    if request.negative_prompt and not (caps.negative_prompt or caps.fold_negative_prompt):
+        return "negative prompts"
     if request.kind is JobKind.VARIATION:
         return "variations"
     if request.kind is JobKind.UPSCALE:

@@ -6,12 +6,13 @@ Each scope stores the same small, closed set of keys; a more specific scope wins
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.config import DefaultsConfig
+from bot.config import DefaultsConfig, LimitsConfig
 from bot.errors import InvalidRequest
 from bot.messages import unknown_setting
 from bot.request import MAX_COUNT, AspectRatio, Quality
@@ -21,7 +22,7 @@ SCOPES: tuple[Scope, ...] = ("user", "channel", "server")
 
 
 class ScopeSettings(BaseModel):
-    """Defaults a user, channel or server may save."""
+    """Defaults a user, channel or server may save; the policy keys are for servers only."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,6 +30,24 @@ class ScopeSettings(BaseModel):
     count: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     aspect: str | None = None
     quality: Quality | None = None
+    # --- server policy (admins) ---
+    #: Channel ids where /imagine may be used; unset or empty: everywhere.
+    allowed_channels: list[str] | None = None
+    #: Words (or phrases) a prompt may not contain, matched as whole words, any case.
+    blocked_words: list[str] | None = None
+    #: This server's own limits, replacing [limits] values of the same name.
+    per_user_per_minute: float | None = Field(default=None, gt=0)
+    daily_images_per_user: int | None = Field(default=None, ge=0)
+    daily_images_per_server: int | None = Field(default=None, ge=0)
+    daily_budget_usd_per_server: float | None = Field(default=None, ge=0)
+
+    @field_validator("allowed_channels", "blocked_words", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # Chat commands give "a, b, c"; storage and config give lists.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("aspect")
     @classmethod
@@ -37,13 +56,20 @@ class ScopeSettings(BaseModel):
 
 
 SETTING_KEYS = sorted(ScopeSettings.model_fields)
+SERVER_ONLY_KEYS = frozenset({
+    "allowed_channels", "blocked_words", "per_user_per_minute", "daily_images_per_user",
+    "daily_images_per_server", "daily_budget_usd_per_server",
+})
+LIMIT_KEYS = ("per_user_per_minute", "daily_images_per_user", "daily_images_per_server", "daily_budget_usd_per_server")
 
 
-def parse_settings(values: Mapping[str, Any], *, providers: Collection[str]) -> ScopeSettings:
+def parse_settings(values: Mapping[str, Any], *, providers: Collection[str], scope: str = "user") -> ScopeSettings:
     """Validate user-supplied settings; errors are friendly :class:`InvalidRequest`."""
     for key in values:
         if key not in ScopeSettings.model_fields:
             raise InvalidRequest(unknown_setting(key, SETTING_KEYS))
+        if scope != "server" and key in SERVER_ONLY_KEYS and values[key] not in (None, "", "default"):
+            raise InvalidRequest(f"'{key}' is a server setting: use the server scope (admins only).")
     cleaned = {k: (None if v in ("", None, "default") else v) for k, v in values.items()}
     try:
         settings = ScopeSettings.model_validate(cleaned)
@@ -79,3 +105,22 @@ def preferred_provider(layers: list[ScopeSettings]) -> str | None:
         if layer.provider is not None:
             return layer.provider
     return None
+
+
+def server_limits(base: LimitsConfig, server: ScopeSettings) -> LimitsConfig:
+    """The [limits] config with a server's own overrides applied."""
+    overrides = {key: getattr(server, key) for key in LIMIT_KEYS if getattr(server, key) is not None}
+    return base.model_copy(update=overrides) if overrides else base
+
+
+def blocked_word_in(text: str, blocked: list[str] | None) -> str | None:
+    """The first blocked word or phrase ``text`` contains as whole words (any case), if any."""
+    words = " " + " ".join(_WORD.findall(text.lower())) + " "
+    for entry in blocked or []:
+        phrase = " ".join(_WORD.findall(entry.lower()))
+        if phrase and f" {phrase} " in words:
+            return entry
+    return None
+
+
+_WORD = re.compile(r"\w+")

@@ -18,6 +18,10 @@ from providers.base import BaseProvider
 
 PROVIDER_TYPES: dict[str, str] = {
     "sketch": "providers.sketch:SketchProvider",
+    "openai": "providers.openai:OpenAIProvider",
+    "gemini": "providers.gemini:GeminiProvider",
+    "xai": "providers.xai:XAIProvider",
+    "openrouter": "providers.openrouter:OpenRouterProvider",
 }
 
 

@@ -166,3 +166,27 @@ async def test_saved_templates_and_styles_apply(make_app: AppFactory) -> None:
     assert "ink" in dict(await app.service.styles(BOB))
     with pytest.raises(NotAllowed):
         await app.service.save_template(ALICE, "x", "y", scope="server")
+
+
+async def test_server_policy_channels_words_and_limits(make_app: AppFactory) -> None:
+    from bot.errors import ContentRejected, QuotaExceeded
+
+    app, surface = await make_app()
+    with pytest.raises(InvalidRequest, match="server setting"):
+        await app.service.set_settings(ALICE, {"blocked_words": "gore"})
+    await app.service.set_settings(
+        ADMIN, {"allowed_channels": "general, art", "blocked_words": "gore, hot dog", "daily_images_per_user": 2},
+        scope="server",
+    )
+    elsewhere = Origin(platform="web", server_id="local", channel_id="random", user_id="alice")
+    with pytest.raises(NotAllowed, match="not enabled in this channel"):
+        await app.service.submit("a cat --n 1", elsewhere)
+    with pytest.raises(ContentRejected, match='"gore"'):
+        await app.service.submit("a GORE scene --n 1", ALICE)
+    with pytest.raises(ContentRejected, match="hot dog"):
+        await app.service.submit("a hot  dog stand --n 1", ALICE)
+    [ok] = await app.service.submit("a gorge at dawn --n 2", ALICE)  # whole words only
+    with pytest.raises(QuotaExceeded):
+        await app.service.submit("one more --n 1", ALICE)  # the server's own cap of 2 a day
+    await surface.wait_final(ok.id)
+    assert (await app.service.get_settings(ADMIN, "server")).allowed_channels == ["general", "art"]
