@@ -8,9 +8,14 @@ relative, since these machines are shared and noisy.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import platform
 import subprocess
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bench.cases import CASES
@@ -25,7 +30,25 @@ TARGETS: dict[str, tuple[float, str, str]] = {
     "fairness_max_slots": (1.0, "max", "(d) fairness: newcomer's wait behind a flood, slots"),
     "rss_mb_10k_queued": (150.0, "max", "(e) RSS with 10,000 queued jobs, MB"),
     "recover_10k_seconds": (2.0, "max", "(f) recovery of 10,000 queued jobs, s"),
+    "rss_growth_fraction": (0.10, "max", "soak: RSS growth after warm-up, fraction"),
 }
+
+
+#: Benchmarks with their own module (run as ``python -m MODULE ARGS``; last stdout line is JSON).
+EXTRA_MODULES: dict[str, tuple[str, list[str]]] = {
+    "soak": ("bench.soak", ["--jobs", "5000", "--json"]),
+}
+
+
+def run_extra(name: str) -> dict[str, Any]:
+    module, args = EXTRA_MODULES[name]
+    if importlib.util.find_spec(module) is None:
+        return {}
+    out = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        return {f"{name}_error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return {k: v for k, v in result.items() if isinstance(v, int | float | str)}
 
 
 def run_case(name: str) -> dict[str, Any]:
@@ -36,15 +59,42 @@ def run_case(name: str) -> dict[str, Any]:
     return result
 
 
+def report(figures: dict[str, Any], met: dict[str, bool]) -> str:
+    """The figures as a Markdown page, with the machine they were measured on."""
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python -m bench --report BENCHMARKS.md` on "
+        f"{os.cpu_count()} cores, Python {platform.python_version()} ({platform.machine()}). Shared machines are "
+        "noisy: compare figures from one run, not across runs.",
+        "",
+        "| figure | measured | target | met |",
+        "| --- | ---: | ---: | :---: |",
+    ]
+    for key, value in figures.items():
+        target = TARGETS.get(key)
+        if isinstance(value, str) or target is None:
+            shown = value if isinstance(value, str) else f"{value:.2f}"
+            lines.append(f"| {key} | {shown} | | |")
+            continue
+        goal, sense, label = target
+        bound = ">=" if sense == "min" else "<="
+        lines.append(f"| {label} | {value:.2f} | {bound} {goal:g} | {'yes' if met.get(key) else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--json", action="store_true", help="end with one JSON object of all figures")
-    parser.add_argument("cases", nargs="*", default=list(CASES), help=f"subset of: {', '.join(CASES)}")
+    parser.add_argument("--report", type=Path, metavar="FILE",
+                        help="also write the figures as a Markdown report (e.g. BENCHMARKS.md)")
+    every = [*CASES, *EXTRA_MODULES]
+    parser.add_argument("cases", nargs="*", default=every, help=f"subset of: {', '.join(every)}")
     args = parser.parse_args()
     figures: dict[str, Any] = {}
     for name in args.cases:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        figures.update(run_case(name))
+        figures.update(run_case(name) if name in CASES else run_extra(name))
     met: dict[str, bool] = {}
     print(f"{'figure':<56} {'measured':>12} {'target':>10}  ok")
     for key, value in figures.items():
@@ -60,6 +110,9 @@ def main() -> int:
         met[key] = ok
         bound = ">=" if sense == "min" else "<="
         print(f"{label:<56} {value:>12.2f} {bound}{goal:>8g}  {'yes' if ok else 'NO'}")
+    if args.report:
+        args.report.write_text(report(figures, met))
+        print(f"wrote {args.report}", file=sys.stderr)
     if args.json:
         print(json.dumps({"figures": figures, "targets_met": met, "all_met": all(met.values())}))
     return 0

@@ -20,8 +20,10 @@ from bot import messages
 from bot.app import App, build_app
 from bot.clock import SystemClock
 from bot.config import Config, load_config
+from bot.doctor import format_findings, run_doctor
 from bot.errors import ConfigError, UserFacingError
 from bot.jobs import Origin
+from bot.logs import secrets_in, setup_logging
 from bot.terminal import TerminalSurface
 
 log = logging.getLogger("imaginebot")
@@ -37,16 +39,17 @@ SURFACE_STARTERS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.log_level, json_lines=args.log_json)
+    if args.command == "doctor":
+        findings = asyncio.run(run_doctor(args.config))
+        print(format_findings(findings))
+        return 1 if any(f.level == "error" for f in findings) else 0
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"imaginebot: {exc}", file=sys.stderr)
         return 2
+    setup_logging(args.log_level, json_lines=args.log_json, secrets=secrets_in(config))
     handler = {"run": _run, "generate": _generate, "providers": _providers}[args.command]
     try:
         return asyncio.run(handler(config, args))
@@ -60,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imaginebot", description="Image generation for Discord, Slack and the web.")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-json", action="store_true", help="log one JSON object per line (for log collectors)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the configured surfaces and the queue until SIGINT/SIGTERM")
@@ -74,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
 
     prov = sub.add_parser("providers", help="list providers, capabilities and health")
     prov.add_argument("--config", type=Path, help="config file")
+
+    doctor = sub.add_parser("doctor", help="check the config, tokens, permissions and providers; print fixes")
+    doctor.add_argument("--config", type=Path, help="config file")
     return parser
 
 
