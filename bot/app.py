@@ -21,6 +21,7 @@ from bot.runner import JobRunner
 from bot.service import ImagineService
 from bot.surface import Surface
 from storage.base import BlobStore, Storage
+from storage.faults import GuardedBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,14 @@ async def build_app(
         root.mkdir(parents=True, exist_ok=True)
         storage = storage or SqliteStorage(root / "imaginebot.db", synchronous=config.storage.synchronous)
         blobs = blobs or FileBlobStore(root / "images", fsync=config.storage.synchronous == "full")
-    await storage.open()
+    # A full or read-only disk then reads as StorageUnavailable, a message users can be shown.
+    blobs = GuardedBlobStore(blobs)
     if providers is None:
         from providers.registry import build_providers
 
+        # Before storage opens, so a provider config error (say, a bad workflow) leaves nothing open.
         providers = build_providers(config.providers, clock=clock)
+    await storage.open()
     reporter = ProgressReporter(surfaces={}, storage=storage, blobs=blobs, clock=clock)
     service_ref: list[ImagineService] = []
 

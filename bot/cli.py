@@ -1,4 +1,4 @@
-"""The ``imaginebot`` command: ``run``, ``generate`` and ``providers``.
+"""The ``imaginebot`` command: ``run``, ``generate``, ``providers``, ``doctor`` and ``audit``.
 
 ``main`` is the composition root's entry point; surfaces (adapters) are imported here, lazily,
 only when their config section asks for them, so the core never depends on a platform SDK.
@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import messages
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"imaginebot: {exc}", file=sys.stderr)
         return 2
     setup_logging(args.log_level, json_lines=args.log_json, secrets=secrets_in(config))
-    handler = {"run": _run, "generate": _generate, "providers": _providers}[args.command]
+    handler = {"run": _run, "generate": _generate, "providers": _providers, "audit": _audit}[args.command]
     try:
         return asyncio.run(handler(config, args))
     except ConfigError as exc:
@@ -81,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check the config, tokens, permissions and providers; print fixes")
     doctor.add_argument("--config", type=Path, help="config file")
+
+    audit = sub.add_parser("audit", help="show a server's moderation audit log, newest first")
+    audit.add_argument("--server", required=True, help="server id (Discord guild id, Slack team id, 'local' for web)")
+    audit.add_argument("--platform", default="discord", help="discord, slack or web (default: discord)")
+    audit.add_argument("--user", help="only this user id's rows")
+    audit.add_argument("--limit", type=int, default=50, help="rows per page (default: 50)")
+    audit.add_argument("--cursor", help="the page to show, as printed after the previous one")
+    audit.add_argument("--config", type=Path, help="config file")
     return parser
 
 
@@ -169,6 +178,39 @@ async def _generate(config: Config, args: argparse.Namespace) -> int:
         for path in surface.saved.get(job.id, []):
             print(path)
     return 1 if failed else 0
+
+
+# --- audit -------------------------------------------------------------------------------------
+async def _audit(config: Config, args: argparse.Namespace) -> int:
+    """Read the audit log straight from storage: no providers, no surfaces, no credentials."""
+    from storage.sqlite import SqliteStorage
+
+    path = config.storage.dir / "imaginebot.db"
+    if not path.exists():
+        print(f"imaginebot: there is no database at {path}", file=sys.stderr)
+        return 1
+    storage = SqliteStorage(path)
+    await storage.open()
+    try:
+        page = await storage.audit_log(
+            args.platform, args.server, cursor=args.cursor, limit=max(1, args.limit), user_id=args.user
+        )
+    except UserFacingError as exc:
+        print(f"imaginebot: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await storage.close()
+    if not page.items:
+        print(messages.NO_AUDIT)
+    for entry in page.items:
+        when = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        who = f"{entry.user_name} ({entry.user_id})" if entry.user_name else entry.user_id
+        line = f"{messages.audit_line(entry.action.value, entry.rule, entry.term)} · {who} · #{entry.channel_id}"
+        job = f" · job {entry.job_id}" if entry.job_id else ""
+        print(f"{when}  {line}{job}\n    {entry.prompt}" if entry.prompt else f"{when}  {line}{job}")
+    if page.next_cursor is not None:
+        print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
+    return 0
 
 
 # --- providers ---------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from bot.errors import ConfigError
 from bot.request import MAX_COUNT, AspectRatio, Quality
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: No real config nests this deep; a file that does would exhaust the stack instead of failing clearly.
+_MAX_DEPTH = 32
 
 
 class _Closed(BaseModel):
@@ -88,10 +90,16 @@ class DiscordConfig(_Closed):
 
 
 class SlackConfig(_Closed):
+    #: Bot token (xoxb-...); unset: no Slack.
     bot_token: SecretStr | None = None
+    #: App-level token (xapp-..., connections:write): set, the bot uses Socket Mode; unset, HTTP.
     app_token: SecretStr | None = None
+    #: Signs Slack's HTTP requests to /slack/events (needed without app_token).
     signing_secret: SecretStr | None = None
+    #: Web API base URL, e.g. "https://slack.com/api/" (a proxy or a test fake).
     api_base_url: str | None = None
+    #: Largest file the bot uploads, in MiB; bigger images are re-encoded or downscaled to fit.
+    upload_limit_mb: float = Field(default=20.0, gt=0, le=1000)
 
 
 class RoutingConfig(_Closed):
@@ -218,6 +226,12 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
             raise ConfigError(f"config file {p} does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p} is not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p} is not UTF-8 text (at byte {exc.start}); save it as UTF-8") from None
+        except RecursionError:
+            raise ConfigError(f"{p} nests tables or arrays too deeply to read") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {p} cannot be read: {exc.strerror or exc}") from exc
     return config_from_dict(raw, environ=env)
 
 
@@ -234,6 +248,8 @@ def config_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str] | Non
 
 
 def _expand(value: Any, env: Mapping[str, str], path: tuple[str, ...]) -> Any:
+    if len(path) > _MAX_DEPTH:
+        raise ConfigError(f"{'.'.join(path[:4])}...: nested more than {_MAX_DEPTH} levels deep")
     if isinstance(value, str):
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)

@@ -33,7 +33,8 @@ async def build_delivery(
         grid = await asyncio.to_thread(_grid, datas, _grid_parameters(job, records))
         files.insert(0, await _fit(grid, budget, f"{job.id}-grid"))
     return Delivery(
-        job=job, images=records, files=files[: surface.max_files], key=f"deliver:{job.id}", served_by=served_by
+        job=job, images=records, files=files[: surface.max_files], key=f"deliver:{job.id}", served_by=served_by,
+        flagged=job.request.flagged,
     )
 
 

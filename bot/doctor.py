@@ -33,7 +33,12 @@ DISCORD_PERMISSIONS = {
     "Read Message History": 1 << 16, "Add Reactions": 1 << 6, "Create Public Threads": 1 << 35,
     "Send Messages in Threads": 1 << 38,
 }
-SLACK_SCOPES = ("commands", "chat:write", "files:write", "reactions:read", "reactions:write", "users:read", "im:write")
+#: commands and chat:write for cards, files:write for results, reactions:read and the history
+#: scopes to act on reactions to old messages, users:read for admin checks, im:write for DMs.
+SLACK_SCOPES = (
+    "commands", "chat:write", "files:write", "reactions:read", "channels:history", "groups:history",
+    "users:read", "im:write",
+)
 _DISCORD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 MIN_FREE_BYTES = 1 << 30

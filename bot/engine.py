@@ -7,6 +7,11 @@
 * ``start`` recovers: running jobs from a dead process go back to the queue with their attempt
   count; finished but undelivered jobs are delivered; delivered jobs are never touched again.
 * ``stop`` stops taking work, gives running jobs a grace period, then re-queues the rest.
+* A full or read-only disk (``storage/faults.py``) refuses new work with a clear message and
+  pauses dispatching (:class:`~bot.pause.StoragePause`), so queued jobs wait instead of failing.
+  A job whose images could not be saved is retried like a provider failure; one whose result
+  could not be recorded tries the write again, so it finishes once the disk recovers (or after a
+  restart, from what storage still says).
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ from typing import Any
 from bot import messages
 from bot.clock import Clock
 from bot.config import QueueConfig
+from bot.errors import StorageUnavailable
 from bot.eta import DurationStats
 from bot.generation import ProgressUpdate, Provider
 from bot.jobs import ImageRecord, Job, JobStatus
+from bot.pause import StoragePause
 from bot.pending import PendingLedger
 from bot.progress import ProgressReporter
 from bot.request import JobKind
 from bot.runner import JobRunner, Outcome
 from bot.scheduler import FairQueue, UserKey, user_key
+from storage import faults
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,8 @@ class Engine:
         self._delayed: dict[str, tuple[Job, asyncio.Task[None]]] = {}
         self._cancelling: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self._storage_pause = StoragePause(clock, base=queue_config.retry_base_seconds,
+                                           cap=queue_config.retry_max_seconds)
         self._wake = asyncio.Event()
         self._positions_dirty = asyncio.Event()
         self._last_position: dict[str, int] = {}
@@ -116,8 +126,16 @@ class Engine:
     async def enqueue(
         self, jobs: list[Job], *, max_running: int | None = None, costs: Mapping[str, float] | None = None
     ) -> None:
-        """Persist the jobs (durably), then queue them and show their position."""
-        await self._storage.insert_jobs(jobs)
+        """Persist the jobs (durably), then queue them and show their position.
+
+        Raises :class:`~bot.errors.StorageUnavailable` when the disk cannot take them.
+        """
+        try:
+            with faults.translated():
+                await self._storage.insert_jobs(jobs)
+        except StorageUnavailable:
+            self._storage_pause.fault()
+            raise
         for job in jobs:
             if max_running is not None:
                 self._max_running[user_key(job)] = max_running
@@ -171,6 +189,8 @@ class Engine:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            while (pause := self._storage_pause.remaining()) > 0:
+                await self._clock.sleep(pause)  # storage is sick: queued jobs wait rather than fail
             while self._accepting and (job := self.queue.pop_ready()) is not None:
                 job.started_at = self._clock.now()
                 for hook in self.on_started:
@@ -192,9 +212,7 @@ class Engine:
             assert job.started_at is not None  # set when the dispatcher gave the job its slot
             # The attempt is recorded while the provider works: if the process dies first, the
             # job is still queued in storage and simply runs again.
-            marked = asyncio.ensure_future(
-                self._storage.mark_running(job.id, started_at=job.started_at, attempts=job.attempts)
-            )
+            marked = asyncio.ensure_future(self._mark_running(job, job.started_at))
             self._reporter.started(job)
             try:
                 outcome = await self._runner.run(job, self._progress_for(job))
@@ -203,14 +221,31 @@ class Engine:
         except asyncio.CancelledError:
             await asyncio.shield(self._interrupted(job))
             return
-        except Exception:
-            log.exception("job %s: unexpected error", job.id)
-            outcome = Outcome(error="something went wrong on our side; the admins can see the log.")
+        except Exception as exc:
+            trouble = faults.storage_unavailable(exc)
+            if trouble is None:
+                log.exception("job %s: unexpected error", job.id)
+                outcome = Outcome(error="something went wrong on our side; the admins can see the log.")
+            else:
+                pause = self._storage_pause.fault()
+                log.error("job %s: %s, so its images could not be saved; new jobs wait %.1f s", job.id,
+                          trouble.reason, pause)
+                outcome = self._runner.storage_failure(job)
         finally:
             self._running.pop(job.id, None)
             self.queue.release(job)
             self._changed()
         await asyncio.shield(self._conclude(job, outcome, self._clock.monotonic() - started))
+
+    async def _mark_running(self, job: Job, started_at: float) -> None:
+        try:
+            await self._storage.mark_running(job.id, started_at=started_at, attempts=job.attempts)
+        except Exception as exc:
+            trouble = faults.storage_unavailable(exc)
+            if trouble is None:
+                raise
+            # Harmless: storage still says queued, so after a crash the job simply runs again.
+            log.error("job %s: %s, so its start could not be recorded", job.id, trouble.reason)
 
     def _progress_for(self, job: Job) -> Callable[[ProgressUpdate], Any]:
         async def progress(update: ProgressUpdate) -> None:
@@ -219,18 +254,45 @@ class Engine:
         return progress
 
     async def _conclude(self, job: Job, outcome: Outcome, seconds: float) -> None:
-        if outcome.succeeded:
-            self.durations.record(job.provider, seconds)
-            if outcome.served_by:
-                job.provider = outcome.served_by
-                await self._storage.set_provider(job.id, outcome.served_by)
-            await self._finish(
-                job, JobStatus.SUCCEEDED, images=outcome.images, served_by=outcome.served_by, datas=outcome.datas
-            )
-        elif outcome.retry_in is not None:
-            await self._retry_later(job, outcome.retry_in, outcome.error)
-        else:
-            await self._finish(job, JobStatus.FAILED, error=outcome.error)
+        try:
+            if outcome.succeeded:
+                if outcome.served_by:
+                    # Storage records who drew it (for reroll and variations); the job in hand keeps
+                    # the provider asked for, so its card can say "by X (fallback: Y was unavailable)".
+                    await self._storage.set_provider(job.id, outcome.served_by)
+                await self._finish(
+                    job, JobStatus.SUCCEEDED, images=outcome.images, served_by=outcome.served_by,
+                    datas=outcome.datas,
+                )
+                self.durations.record(job.provider, seconds)
+            elif outcome.retry_in is not None:
+                await self._retry_later(job, outcome.retry_in, outcome.error)
+            else:
+                await self._finish(job, JobStatus.FAILED, error=outcome.error)
+        except Exception as exc:
+            trouble = faults.storage_unavailable(exc)
+            if trouble is None:
+                raise
+            self._conclude_later(job, outcome, seconds, trouble.reason)
+            return
+        if outcome.succeeded:  # images saved and recorded: the disk is well
+            self._storage_pause.ok()
+
+    def _conclude_later(self, job: Job, outcome: Outcome, seconds: float, reason: str) -> None:
+        """Write the outcome again after a pause (the provider is not asked again)."""
+        delay = self._storage_pause.fault()
+        # Said loudly once per sick spell; while the disk stays sick, later tries would only repeat it.
+        log.log(logging.ERROR if self._storage_pause.faults == 1 else logging.DEBUG,
+                "job %s: %s, so its result could not be recorded; trying again in %.1f s", job.id, reason, delay)
+        job.status = JobStatus.QUEUED
+
+        async def wait_then_write() -> None:
+            await self._clock.sleep(delay)
+            self._delayed.pop(job.id, None)
+            await self._conclude(job, outcome, seconds)
+
+        task = asyncio.create_task(wait_then_write(), name=f"imaginebot-rewrite-{job.id}")
+        self._delayed[job.id] = (job, task)
 
     async def _interrupted(self, job: Job) -> None:
         if job.id in self._cancelling:
@@ -242,9 +304,9 @@ class Engine:
         await self._storage.requeue(job.id, attempts=job.attempts, error=None)
 
     async def _retry_later(self, job: Job, delay: float, error: str | None) -> None:
+        await self._storage.requeue(job.id, attempts=job.attempts, error=error)
         job.status = JobStatus.QUEUED
         job.error = error
-        await self._storage.requeue(job.id, attempts=job.attempts, error=error)
 
         async def wait_then_queue() -> None:
             await self._clock.sleep(delay)
@@ -266,12 +328,11 @@ class Engine:
         served_by: str | None = None,
         datas: list[bytes] | None = None,
     ) -> None:
-        job.status = status
-        job.error = error
-        job.finished_at = self._clock.now()
+        finished_at = self._clock.now()
         await self._storage.finish_job(
-            job.id, status=status, finished_at=job.finished_at, error=error, images=images or ()
+            job.id, status=status, finished_at=finished_at, error=error, images=images or ()
         )
+        job.status, job.error, job.finished_at = status, error, finished_at
         self._last_position.pop(job.id, None)
         self.pending.remove(job)
         for hook in self.on_finished:

@@ -10,6 +10,7 @@
     │   ├── RateLimited              too many requests; carries ``retry_at``
     │   ├── QuotaExceeded            a daily cap or cost budget is used up; carries ``retry_at``
     │   ├── QueueFull                too many queued or running jobs
+    │   ├── StorageUnavailable       the disk is full, read-only or failing: nothing new can be saved
     │   ├── NotAllowed               ownership or admin rules forbid the action
     │   ├── NotFound                 no such job, image, template ...
     │   └── ContentRejected          a provider or a moderation rule refused the prompt
@@ -67,6 +68,18 @@ class QuotaExceeded(UserFacingError):
 
 class QueueFull(UserFacingError):
     """The user (or the whole bot) has too many jobs waiting or running."""
+
+
+class StorageUnavailable(UserFacingError):
+    """The disk under storage is full, read-only or failing; ``reason`` says which, for the log.
+
+    Raised where storage errors enter the core (see ``storage/faults.py``). New work is refused
+    with this; jobs already accepted wait and try again, since nothing is wrong with them.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NotAllowed(UserFacingError):

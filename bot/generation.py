@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 from bot.request import AspectRatio, GenerationRequest
 
@@ -59,7 +59,8 @@ class ProviderCall:
 
     ``count`` never exceeds the provider's ``max_images_per_call`` (the runner splits); ``seed``
     is always set (the runner picks one when the user did not). ``init_image`` holds the bytes
-    of the source image for variations, upscales and image-to-image.
+    of the source image for variations, upscales and image-to-image. ``request.nsfw_allowed``
+    says whether the channel's NSFW policy allows adult content (for providers with an NSFW switch).
     """
 
     request: GenerationRequest
@@ -124,3 +125,22 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationResult:
+    """A provider's verdict on a text: whether it is flagged, and the categories that fired."""
+
+    flagged: bool
+    categories: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class SupportsModeration(Protocol):
+    """A provider that can check a prompt before drawing (OpenAI's moderation endpoint, say).
+
+    Optional: the service asks it only when a server's ``moderation`` setting is "provider".
+    Raises ``ProviderError`` like ``generate`` does.
+    """
+
+    async def moderate(self, text: str) -> ModerationResult: ...

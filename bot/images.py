@@ -82,11 +82,7 @@ def validate_user_image(
     """
     if not data:
         raise BadImage(f"That file is empty. Please attach a {_ALLOWED} image.")
-    if len(data) > max_bytes:
-        raise BadImage(
-            f"That image is {_megabytes(len(data))}; the limit is {_megabytes(max_bytes)}. "
-            "Please send a smaller or more compressed image."
-        )
+    check_user_image_size(len(data), max_bytes=max_bytes)
     with _open(data, max_pixels=max_pixels) as im:
         info = _info(im)
         w, h = info.width, info.height
@@ -102,6 +98,15 @@ def validate_user_image(
             )
         _load(im, info.format)
     return info
+
+
+def check_user_image_size(size: int, *, max_bytes: int = MAX_USER_IMAGE_BYTES) -> None:
+    """Refuse a user's file by its size alone, e.g. before downloading it. Raises ``BadImage``."""
+    if size > max_bytes:
+        raise BadImage(
+            f"That image is {_megabytes(size)}; the limit is {_megabytes(max_bytes)}. "
+            "Please send a smaller or more compressed image."
+        )
 
 
 def make_grid(images: Sequence[bytes], *, gap: int = 8) -> bytes:

@@ -85,6 +85,15 @@ def gave_up(attempts: int, last: str) -> str:
     return f"gave up after {attempts} attempts ({last})."
 
 
+# --- storage trouble (a full or read-only disk) ------------------------------------------------
+STORAGE_UNAVAILABLE = (
+    "I can't save anything right now: the bot's storage is full or read-only. "
+    "The admins can see why in the log; please try again later."
+)
+#: Why a running job's attempt failed when its images could not be saved.
+IMAGES_NOT_SAVED = "its images could not be saved: the bot's storage is full or read-only"
+
+
 # --- actions ---------------------------------------------------------------------------------
 NOT_YOUR_JOB = "Only the person who made this (or a server admin) can do that."
 JOB_NOT_FOUND = "I can't find that job. It may have been deleted."
@@ -102,8 +111,54 @@ def channel_not_allowed(allowed: list[str]) -> str:
     return f"Image commands are not enabled in this channel. Try one of: {', '.join(allowed[:5])}."
 
 
-def blocked_word(word: str) -> str:
-    return f"This server doesn't allow \"{word}\" in prompts. Try describing it another way."
+# --- moderation: refusals name the rule and suggest a rewrite -------------------------------------
+_RULE_NAMES = {"blocked_word": "blocked word", "blocked_pattern": "blocked pattern"}
+AUDIT_ADMIN_ONLY = "Only a server admin can read the moderation log."
+FLAGGED_NOTE = "Flagged as sensitive: the images stay hidden until you click them."
+NO_AUDIT = "The moderation log is empty."
+
+
+def content_blocked(rule: str, matched: str, suggestion: str | None, *, admin: bool) -> str:
+    """A blocked word or pattern: 'This server blocks "gore" (blocked word). Try: "a battle scene".'"""
+    return f'This server blocks "{_quoted(matched)}" ({_RULE_NAMES.get(rule, rule)}).{_try(suggestion, admin)}'
+
+
+def nsfw_not_here(matched: str, policy: str, marked_channels: bool, suggestion: str | None, *, admin: bool) -> str:
+    """An NSFW term outside the channels that allow it, with where it would be allowed."""
+    if policy == "block":
+        where = "on this server"
+    elif marked_channels:
+        where = "outside age-restricted (NSFW) channels"
+    else:
+        where = "in this channel (an admin can open a channel for it with the channel setting nsfw=allow)"
+    return f'"{_quoted(matched)}" is adult or graphic content, which isn\'t allowed {where}.{_try(suggestion, admin)}'
+
+
+def provider_flagged(provider: str, categories: tuple[str, ...]) -> str:
+    why = f" ({', '.join(c.replace('_', ' ') for c in categories[:4])})" if categories else ""
+    return f"{provider}'s moderation check flagged this prompt{why}. Try describing it another way."
+
+
+def moderation_unavailable(provider: str) -> str:
+    return f"{provider}'s moderation check, which this server requires, isn't answering. Try again soon."
+
+
+def _try(suggestion: str | None, admin: bool) -> str:
+    hint = f' Try: "{_quoted(suggestion)}".' if suggestion else " Try describing it another way."
+    if admin:
+        return hint + " As an admin you can add --override to draw it anyway (it is logged)."
+    return hint
+
+
+def _quoted(text: str) -> str:
+    flat = " ".join(text.split()).replace('"', "'")
+    return flat if len(flat) <= 120 else flat[:119] + "…"
+
+
+def audit_line(action: str, rule: str, term: str) -> str:
+    """What an audit row records, in words: 'refused · blocked word "gore"'."""
+    what = _RULE_NAMES.get(rule, rule.replace("_", " "))
+    return f'{action.replace("_", " ")} · {what} "{_quoted(term)}"' if term else f'{action.replace("_", " ")} · {what}'
 
 
 def unknown_setting(key: str, allowed: list[str]) -> str:
@@ -148,3 +203,9 @@ def settings_saved(scope: str) -> str:
 
 def page_of(page: int, more: bool) -> str:
     return f"Page {page}" + (" (more on the next page)" if more else "")
+
+
+# --- chat surfaces, continued: sentences the Slack surface needs (platform-neutral wording) -------
+CANNOT_POST_HERE = "I can't post in this channel. Add me to it (for example with /invite), then try again."
+DM_FAILED = "I couldn't send you a direct message; try again later."
+SETTINGS_HOW = "Change one with key=value, for example: count=2 aspect=16:9 (value default clears it)."

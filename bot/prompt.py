@@ -6,8 +6,9 @@ removed (they are whitespace), and any run of whitespace counts as one space. Th
 * ``{a, b, c}`` anywhere gives one prompt per option; several groups give every combination,
   first group slowest. Groups may nest; options are trimmed; ``{a}`` is just ``a``.
 * A token that starts with ``--`` (or the ``—``/``–`` autocorrect makes of it) and a letter is a
-  flag from :data:`FLAGS`, in any case. ``--no`` takes every word up to the next flag, every
-  other flag exactly one token. Flags may stand anywhere; the other words are the prompt.
+  flag from :data:`FLAGS`, in any case. ``--no`` takes every word up to the next flag, a switch
+  (``--override``) none, every other flag exactly one token. Flags may stand anywhere; the other
+  words are the prompt.
 * ``\`` before one of ``\ { } , - — –`` makes that character plain text: ``\{`` is a brace,
   ``\--ar`` the word ``--ar``, ``\\`` one backslash. Any other backslash is itself.
 * ``--template NAME`` parses the template's text instead, its ``{prompt}`` replaced by the
@@ -18,7 +19,8 @@ Precedence for each setting: the user's flag, the template's flag, the style's d
 :func:`bot.styles.effective_prompt`, so formatting and parsing again never wraps twice.
 
 :func:`format_request` writes canonical text. ``parse_prompt(format_request(r), ...) == [r]`` for
-every GENERATE request ``r`` (no source or init image) whose ``prompt`` and ``negative_prompt`` are
+every GENERATE request ``r`` (no source or init image, moderation's ``nsfw_allowed`` and ``flagged``
+unset) whose ``prompt`` and ``negative_prompt`` are
 unchanged by :func:`clean_text` (or the negative is ``None``), whose ``style`` and ``provider``
 are single words (no whitespace or control characters), under a config that fills in nothing
 ``r`` leaves unset: the style's default steps, cfg, quality and provider, and
@@ -55,6 +57,8 @@ class Flag:
     #: What the value may be, completing "--name takes ...".
     expects: str
     help: str
+    #: A switch takes no value: its presence turns it on.
+    switch: bool = False
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -73,6 +77,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "template", ("t",), "NAME", "the name of a template",
         "start from a saved template; your words fill its {prompt}",
+    ),
+    Flag(
+        "override", (), "", "no value", "admins: draw it even if a moderation rule blocks it (logged)",
+        switch=True,
     ),
 )
 
@@ -203,6 +211,8 @@ def format_request(request: GenerationRequest) -> str:
     if request.cfg is not None:
         cfg = request.cfg
         parts.append(f"--cfg {int(cfg) if cfg.is_integer() else repr(cfg)}")
+    if request.override:
+        parts.append("--override")
     # Last, because --no takes every word up to the next flag.
     if request.negative_prompt and request.negative_prompt.split():
         parts.append(f"--no {_escape_words(request.negative_prompt)}")
@@ -242,6 +252,7 @@ class _Params:
     steps: int | None = None
     cfg: float | None = None
     negative_prompt: str | None = None
+    override: bool | None = None
 
     def over(self, base: _Params) -> _Params:
         """These settings where given, ``base``'s elsewhere."""
@@ -336,6 +347,12 @@ def _scan(text: str) -> _Scan:
             continue
         flag = _flag_named(tokens[i], match[1].lower())
         typed = f"--{match[1].lower()}"
+        if flag.switch:
+            if flag.name in given:
+                raise InvalidRequest(f"{typed} is given twice; give it once.")
+            given[flag.name] = (typed, "")
+            i += 1
+            continue
         # --no takes every word up to the next flag, the others one token.
         end, stop = i + 1, len(tokens) if flag.name == "no" else min(i + 2, len(tokens))
         while end < stop and not _FLAG_TOKEN.fullmatch(tokens[end]):
@@ -418,6 +435,8 @@ def _interpret(given: Mapping[str, tuple[str, str]], ctx: _Context) -> _Params:
             values["provider"] = find_name(text, ctx.providers, kind="provider")
         elif name == "no":
             values["negative_prompt"] = text
+        elif name == "override":
+            values["override"] = True
         elif name in _CONVERTERS:
             field, convert = _CONVERTERS[name]
             values[field] = convert(text)
@@ -443,6 +462,7 @@ def _finish(words: list[str], params: _Params, ctx: _Context) -> GenerationReque
         values["aspect_ratio"] = params.aspect_ratio or AspectRatio.parse(ctx.defaults.aspect)
         values["count"] = params.count or ctx.defaults.count
         values["quality"] = params.quality or ctx.defaults.quality
+        values["override"] = bool(params.override)
         return GenerationRequest(prompt=prompt, **values)
     except ValueError as exc:
         raise InvalidRequest("That combination of settings isn't valid; please check the flags.") from exc

@@ -99,6 +99,16 @@ class GenerationRequest(BaseModel):
     #: sha256 of a user-supplied input image in the blob store (image-to-image).
     init_image: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
+    # --- moderation (see bot/moderation.py); defaults only, so jobs stored before them still load ---
+    #: ``--override``: a server admin draws a prompt a moderation rule would refuse (audited).
+    override: bool = False
+    #: Set at submit from the channel's NSFW policy: adult content may be drawn here. Providers
+    #: with an NSFW switch (AI Horde's ``nsfw``, a safety checker) may relax it when this is set.
+    nsfw_allowed: bool = False
+    #: Set at submit when the prompt has NSFW terms (allowed here): surfaces hide the outputs
+    #: behind a spoiler or a blur until clicked.
+    flagged: bool = False
+
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, value: str) -> str:

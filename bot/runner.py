@@ -33,6 +33,7 @@ from bot.generation import GeneratedImage, ProgressCallback, ProgressUpdate, Pro
 from bot.jobs import ImageRecord, Job
 from bot.request import MAX_SEED, GenerationRequest, JobKind
 from bot.styles import effective_prompt
+from storage import faults
 from storage.base import BlobStore, Storage
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class JobRunner:
                 continue
             records, datas = await self._store(job, made)
             if cache_key is not None and name == job.provider:
-                await self._storage.set_cache_key(job.id, cache_key)
+                await self._remember_cache_key(job, cache_key)
             return Outcome(images=records, datas=datas, served_by=name if name != job.provider else None)
         return self._failure(job, last, tried)
 
@@ -132,6 +133,22 @@ class JobRunner:
             if name not in chain and name in self._providers and can_serve(self._providers[name], job.request):
                 chain.append(name)
         return chain
+
+    def storage_failure(self, job: Job) -> Outcome:
+        """The outcome of an attempt whose images could not be saved (a full or read-only disk)."""
+        if job.attempts < self._queue.max_attempts:
+            return Outcome(error=messages.IMAGES_NOT_SAVED, retry_in=self._backoff(job.attempts, None))
+        return Outcome(error=messages.gave_up(job.attempts, messages.IMAGES_NOT_SAVED))
+
+    async def _remember_cache_key(self, job: Job, cache_key: str) -> None:
+        try:
+            await self._storage.set_cache_key(job.id, cache_key)
+        except Exception as exc:
+            trouble = faults.storage_unavailable(exc)
+            if trouble is None:
+                raise
+            # Only a shortcut for later identical jobs is lost; the images themselves are stored.
+            log.warning("job %s: %s, so its cache key was not recorded", job.id, trouble.reason)
 
     def _failure(self, job: Job, last: ProviderError | None, tried: list[str]) -> Outcome:
         if last is None:

@@ -17,17 +17,19 @@ from bot.clock import Clock
 from bot.config import Config, StyleConfig, TemplateConfig
 from bot.delivery import build_delivery
 from bot.engine import Engine
-from bot.errors import ContentRejected, InvalidRequest, NotAllowed, NotFound, QueueFull
+from bot.errors import InvalidRequest, NotAllowed, NotFound, QueueFull
 from bot.generation import Provider, ProviderCall
 from bot.jobs import GalleryItem, ImageRecord, Job, JobStatus, Origin, Page, new_job_id
 from bot.limits import Admission, Pending, effective_limits
+from bot.moderation import AuditEntry, nsfw_setting_problem
 from bot.prompt import parse_prompt
 from bot.request import GenerationRequest, JobKind
 from bot.runner import can_serve
+from bot.screening import Screening
 from bot.settings import (
+    MODERATION_KEYS,
     SCOPES,
     ScopeSettings,
-    blocked_word_in,
     merged_defaults,
     parse_settings,
     preferred_provider,
@@ -74,6 +76,7 @@ class ImagineService:
         # Write-through caches: this service is the only writer of settings and saved names.
         self._settings_cache: dict[tuple[str, str, str], ScopeSettings] = {}
         self._named_cache: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        self._screening = Screening(storage=storage, clock=clock)
 
     # --- submitting ---------------------------------------------------------------------------
     async def submit(
@@ -84,45 +87,43 @@ class ImagineService:
         attachment: bytes | None = None,
         refs: Mapping[str, str] | None = None,
     ) -> list[Job]:
-        """Parse ``/imagine`` text (flags, styles, templates, permutations) and queue its jobs."""
+        """Parse ``/imagine`` text (flags, styles, templates, permutations), moderate it and queue its jobs."""
         layers = await self._settings_layers(origin)
         self._check_channel(origin, layers[0])
+        styles = await self.styles_for(origin)
         requests = parse_prompt(
             text,
             defaults=merged_defaults(self.config.defaults, layers),
-            styles=await self.styles_for(origin),
+            styles=styles,
             templates=await self.templates_for(origin),
             providers=list(self.providers),
             max_permutations=self.config.queue.max_permutations,
         )
-        for request in requests:
-            self._check_words(request, layers[0])
+        screened = await self._screening.screen(requests, origin, layers, styles)
+        requests = screened.requests
         if attachment is not None:
             sha = await self.store_user_image(attachment)
             requests = [r.model_copy(update={"init_image": sha}) for r in requests]
-        return await self._queue(requests, origin, preferred_provider(layers), refs)
+        jobs = await self._queue(requests, origin, preferred_provider(layers), refs)
+        await self._screening.note_queued(jobs, screened)
+        return jobs
 
     async def submit_request(
         self, request: GenerationRequest, origin: Origin, *, refs: Mapping[str, str] | None = None
     ) -> Job:
-        """Queue an already-built request (run again, rerolls, variations, upscales)."""
+        """Queue an already-built request (run again, rerolls, variations, upscales), moderated afresh."""
         layers = await self._settings_layers(origin)
         self._check_channel(origin, layers[0])
-        self._check_words(request, layers[0])
-        return (await self._queue([request], origin, preferred_provider(layers), refs))[0]
+        screened = await self._screening.screen([request], origin, layers, await self.styles_for(origin))
+        jobs = await self._queue(screened.requests, origin, preferred_provider(layers), refs)
+        await self._screening.note_queued(jobs, screened)
+        return jobs[0]
 
     @staticmethod
     def _check_channel(origin: Origin, server: ScopeSettings) -> None:
         allowed = server.allowed_channels
         if allowed and origin.channel_id not in allowed and not origin.is_admin:
             raise NotAllowed(messages.channel_not_allowed(allowed))
-
-    @staticmethod
-    def _check_words(request: GenerationRequest, server: ScopeSettings) -> None:
-        text = f"{request.prompt} {request.negative_prompt or ''}"
-        word = blocked_word_in(text, server.blocked_words)
-        if word is not None:
-            raise ContentRejected(messages.blocked_word(word), reason=f"blocked word: {word}")
 
     async def store_user_image(self, data: bytes) -> str:
         """Validate a user-supplied image (size, format, bombs) and store it; returns its sha256."""
@@ -151,7 +152,8 @@ class ImagineService:
             )
             costs[job.id] = self._estimate(self.providers[provider_name], request)
             jobs.append(job)
-        limits_config = server_limits(self.config.limits, await self.get_settings(origin, "server"))
+        server = await self.get_settings(origin, "server")
+        limits_config = server_limits(self.config.limits, server)
         limits = effective_limits(limits_config, origin)
         await self._admission.admit(
             origin,
@@ -161,6 +163,8 @@ class ImagineService:
             cost_usd=sum(costs.values()),
             pending=self._pending(origin),
         )
+        if server.moderation == "provider":
+            await self._screening.ask_providers(jobs, self.providers, await self.styles_for(origin))
         await self.engine.enqueue(jobs, max_running=limits.max_running_per_user, costs=costs)
         return jobs
 
@@ -381,12 +385,28 @@ class ImagineService:
         if scope != "user" and not origin.is_admin:
             raise NotAllowed(messages.ADMIN_ONLY)
         platform, scope_id = self._scope_address(origin, scope)
-        current = (await self.get_settings(origin, scope)).model_dump()
-        current.update(values)
-        settings = parse_settings(current, providers=list(self.providers), scope=scope)
+        before = (await self.get_settings(origin, scope)).model_dump()
+        settings = parse_settings({**before, **values}, providers=list(self.providers), scope=scope)
+        problem = nsfw_setting_problem(platform, settings.nsfw) if "nsfw" in values else None
+        if problem is not None:
+            raise InvalidRequest(problem)
         await self.storage.set_settings(scope, platform, scope_id, settings.model_dump(exclude_none=True))
         self._settings_cache.pop((scope, platform, scope_id), None)
+        after = settings.model_dump()
+        changed = {k: after[k] for k in MODERATION_KEYS if after[k] != before[k]}
+        await self._screening.note_settings(origin, scope, changed)
         return settings
+
+    # --- moderation audit ---------------------------------------------------------------------
+    async def audit_log(
+        self, origin: Origin, *, cursor: str | None = None, limit: int = 10, user_id: str | None = None
+    ) -> Page[AuditEntry]:
+        """The server's moderation audit log, newest first: for its admins only."""
+        if not origin.is_admin:
+            raise NotAllowed(messages.AUDIT_ADMIN_ONLY)
+        return await self.storage.audit_log(
+            origin.platform, origin.server_id, cursor=cursor, limit=limit, user_id=user_id
+        )
 
     @staticmethod
     def _scope_address(origin: Origin, scope: str) -> tuple[str, str]:

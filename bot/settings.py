@@ -6,7 +6,6 @@ Each scope stores the same small, closed set of keys; a more specific scope wins
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.config import DefaultsConfig, LimitsConfig
 from bot.errors import InvalidRequest
 from bot.messages import unknown_setting
+from bot.moderation import patterns_problem, terms_problem
 from bot.request import MAX_COUNT, AspectRatio, Quality
 
 Scope = Literal["user", "channel", "server"]
@@ -35,19 +35,37 @@ class ScopeSettings(BaseModel):
     allowed_channels: list[str] | None = None
     #: Words (or phrases) a prompt may not contain, matched as whole words, any case.
     blocked_words: list[str] | None = None
+    #: Regular expressions (a safe subset, see bot/moderation.py) a prompt may not match, any case.
+    blocked_patterns: list[str] | None = None
+    #: Words or phrases that no rule may block (they win over words, patterns and NSFW terms).
+    allowed_words: list[str] | None = None
+    #: Terms that count as NSFW, added to the built-in list.
+    nsfw_words: list[str] | None = None
+    #: "provider": also ask the job's provider's moderation check (when it has one) before drawing.
+    moderation: Literal["off", "provider"] | None = None
+    # --- channel (or server-wide) policy (admins) ---
+    #: NSFW prompts: "allow", "nsfw_channels" (Discord's age-restricted channels; on Slack and the
+    #: web, channels whose own setting is "allow") or "block". The channel's value wins.
+    nsfw: Literal["allow", "nsfw_channels", "block"] | None = None
     #: This server's own limits, replacing [limits] values of the same name.
     per_user_per_minute: float | None = Field(default=None, gt=0)
     daily_images_per_user: int | None = Field(default=None, ge=0)
     daily_images_per_server: int | None = Field(default=None, ge=0)
     daily_budget_usd_per_server: float | None = Field(default=None, ge=0)
 
-    @field_validator("allowed_channels", "blocked_words", mode="before")
+    @field_validator("allowed_channels", "blocked_words", "allowed_words", "nsfw_words", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # Chat commands give "a, b, c"; storage and config give lists.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("blocked_patterns", mode="before")
+    @classmethod
+    def _space_list(cls, value: object) -> object:
+        # Patterns hold commas ({1,3}), so chat commands separate them with spaces (\s is a space).
+        return value.split() if isinstance(value, str) else value
 
     @field_validator("aspect")
     @classmethod
@@ -57,9 +75,13 @@ class ScopeSettings(BaseModel):
 
 SETTING_KEYS = sorted(ScopeSettings.model_fields)
 SERVER_ONLY_KEYS = frozenset({
-    "allowed_channels", "blocked_words", "per_user_per_minute", "daily_images_per_user",
-    "daily_images_per_server", "daily_budget_usd_per_server",
+    "allowed_channels", "blocked_words", "blocked_patterns", "allowed_words", "nsfw_words", "moderation",
+    "per_user_per_minute", "daily_images_per_user", "daily_images_per_server", "daily_budget_usd_per_server",
 })
+#: Policy keys a channel may override (admins); never a user's.
+CHANNEL_POLICY_KEYS = frozenset({"nsfw"})
+#: Changes to these keys go to the moderation audit log.
+MODERATION_KEYS = frozenset({"blocked_words", "blocked_patterns", "allowed_words", "nsfw_words", "moderation", "nsfw"})
 LIMIT_KEYS = ("per_user_per_minute", "daily_images_per_user", "daily_images_per_server", "daily_budget_usd_per_server")
 
 
@@ -70,6 +92,8 @@ def parse_settings(values: Mapping[str, Any], *, providers: Collection[str], sco
             raise InvalidRequest(unknown_setting(key, SETTING_KEYS))
         if scope != "server" and key in SERVER_ONLY_KEYS and values[key] not in (None, "", "default"):
             raise InvalidRequest(f"'{key}' is a server setting: use the server scope (admins only).")
+        if scope == "user" and key in CHANNEL_POLICY_KEYS and values[key] not in (None, "", "default"):
+            raise InvalidRequest(f"'{key}' is a channel or server setting (admins only).")
     cleaned = {k: (None if v in ("", None, "default") else v) for k, v in values.items()}
     try:
         settings = ScopeSettings.model_validate(cleaned)
@@ -81,7 +105,20 @@ def parse_settings(values: Mapping[str, Any], *, providers: Collection[str], sco
         raise InvalidRequest(
             f"There is no provider '{settings.provider}'. Providers: {', '.join(sorted(providers))}."
         )
+    _check_moderation_lists(settings)
     return settings
+
+
+def _check_moderation_lists(settings: ScopeSettings) -> None:
+    """Terms and patterns are judged when saved, not when stored values are read back: a rule
+    tightened in a later version must not make a server's saved settings unreadable."""
+    for key in ("blocked_words", "allowed_words", "nsfw_words", "blocked_patterns"):
+        values = getattr(settings, key)
+        if values is None:
+            continue
+        problem = patterns_problem(values) if key == "blocked_patterns" else terms_problem(values)
+        if problem is not None:
+            raise InvalidRequest(f"'{key}' {problem}")
 
 
 def _readable(msg: str) -> str:
@@ -113,14 +150,9 @@ def server_limits(base: LimitsConfig, server: ScopeSettings) -> LimitsConfig:
     return base.model_copy(update=overrides) if overrides else base
 
 
-def blocked_word_in(text: str, blocked: list[str] | None) -> str | None:
-    """The first blocked word or phrase ``text`` contains as whole words (any case), if any."""
-    words = " " + " ".join(_WORD.findall(text.lower())) + " "
-    for entry in blocked or []:
-        phrase = " ".join(_WORD.findall(entry.lower()))
-        if phrase and f" {phrase} " in words:
-            return entry
+def nsfw_policy(layers: list[ScopeSettings]) -> str | None:
+    """The NSFW policy where a request is made: the channel's, else the server's (layers: server, channel, ...)."""
+    for layer in reversed(layers[:2]):
+        if layer.nsfw is not None:
+            return layer.nsfw
     return None
-
-
-_WORD = re.compile(r"\w+")

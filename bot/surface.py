@@ -55,6 +55,11 @@ class Card:
     def final(self) -> bool:
         return self.status.finished
 
+    @property
+    def flagged(self) -> bool:
+        """Moderation flagged the job (NSFW, where allowed): hide its previews behind a spoiler or blur."""
+        return self.job.request.flagged
+
 
 @dataclass(frozen=True, slots=True)
 class OutFile:
@@ -75,6 +80,9 @@ class Delivery:
     #: Stable per job: a surface that may be asked twice (after a crash) uses it to post once.
     key: str
     served_by: str | None = None
+    #: Moderation flagged the images (NSFW, where allowed): post them as spoilers, blurred until
+    #: clicked, or behind a "show" button where the platform has no spoilers.
+    flagged: bool = False
 
 
 class Surface(Protocol):

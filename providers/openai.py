@@ -5,7 +5,9 @@ background (transparent when the prompt asks for an icon, avatar, logo ... and t
 allows it), output format and compression. With ``partial_images`` > 0 the answer streams:
 each partial image becomes a live preview on the job card. Variations and image-to-image go
 to the edits endpoint (multipart ``image``, plus a ``mask`` made from the source's transparent
-pixels when it has any). Token usage is priced from ``[providers.NAME.prices]``.
+pixels when it has any). Token usage is priced from ``[providers.NAME.prices]``. ``moderate``
+screens a prompt with the (free) moderation endpoint, for servers whose ``moderation`` setting
+is "provider".
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from pydantic import Field
 from bot import images
 from bot.clock import Clock
 from bot.errors import BadImage
-from bot.generation import Capabilities, GeneratedImage, Health, ProgressCallback, ProgressUpdate, ProviderCall
+from bot.generation import (
+    Capabilities,
+    GeneratedImage,
+    Health,
+    ModerationResult,
+    ProgressCallback,
+    ProgressUpdate,
+    ProviderCall,
+)
 from bot.request import AspectRatio
 from providers.base import ProviderSettings
 from providers.cloud import CloudProvider, CloudSettings, decode_base64
@@ -33,6 +43,8 @@ from providers.pricing import TokenUsage
 
 log = logging.getLogger(__name__)
 _WORD = re.compile(r"[a-z]+")
+#: The model ``moderate`` asks: OpenAI's current one, free of charge.
+MODERATION_MODEL = "omni-moderation-latest"
 
 
 class OpenAISettings(CloudSettings):
@@ -176,6 +188,18 @@ class OpenAIProvider(CloudProvider):
             log.warning("%s: skipped an unreadable partial image", self.name)
             return
         await progress(ProgressUpdate(fraction=min(fraction, 0.99), text="preview", preview=preview))
+
+    async def moderate(self, text: str) -> ModerationResult:
+        """The moderation endpoint's verdict on ``text``: flagged, and the categories that fired."""
+        try:
+            answer = await self._client.moderations.create(model=MODERATION_MODEL, input=text)
+        except SDK_ERRORS as exc:
+            raise translate(exc, provider=self.name, secret=self.secret, clock=self.clock) from exc
+        if not answer.results:
+            raise self._malformed("no moderation result")
+        result = answer.results[0]
+        fired = tuple(name for name, hit in result.categories.model_dump(by_alias=True).items() if hit)
+        return ModerationResult(flagged=result.flagged, categories=fired)
 
     async def health(self) -> Health:
         """The circuit, then whether the model exists (a free call)."""

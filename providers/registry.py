@@ -22,6 +22,10 @@ PROVIDER_TYPES: dict[str, str] = {
     "gemini": "providers.gemini:GeminiProvider",
     "xai": "providers.xai:XAIProvider",
     "openrouter": "providers.openrouter:OpenRouterProvider",
+    "a1111": "providers.a1111:A1111Provider",
+    "comfyui": "providers.comfyui:ComfyUIProvider",
+    "replicate": "providers.replicate:ReplicateProvider",
+    "horde": "providers.horde:HordeProvider",
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from bot.jobs import GalleryItem, ImageRecord, Job, JobStatus, Page, UsageSummary
+from bot.moderation import AuditEntry
 
 
 class BlobStore(Protocol):
@@ -29,7 +30,7 @@ class BlobStore(Protocol):
 
 
 class Storage(Protocol):
-    """Jobs, images, history, galleries, favourites, settings, templates and usage."""
+    """Jobs, images, history, galleries, favourites, settings, templates, usage and the moderation audit."""
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""
@@ -166,3 +167,14 @@ class Storage(Protocol):
         ...
 
     async def usage_by_day(self, platform: str, server_id: str, days: int = 30) -> list[UsageSummary]: ...
+
+    # --- moderation audit ---------------------------------------------------------------------
+    async def record_audit(self, entry: AuditEntry) -> None:
+        """Append one row to the moderation audit log (``entry.id`` is ignored: storage numbers rows)."""
+        ...
+
+    async def audit_log(
+        self, platform: str, server_id: str, *, cursor: str | None = None, limit: int = 20, user_id: str | None = None
+    ) -> Page[AuditEntry]:
+        """A server's audit rows (optionally one user's), newest first, keyset-paginated."""
+        ...

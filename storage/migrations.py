@@ -146,7 +146,33 @@ CREATE TRIGGER jobs_search_delete AFTER DELETE ON jobs BEGIN
 END;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial", _INITIAL),)
+_MODERATION_AUDIT = """
+-- Who was refused, overridden or flagged by moderation, and who changed its settings. Rows are only
+-- ever appended; id orders them (newest last) and is the page cursor. job_id has no foreign key:
+-- a refused prompt has no job, and the log must outlive any clean-up of old jobs.
+CREATE TABLE moderation_audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    platform TEXT NOT NULL,
+    server_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL DEFAULT '',
+    user_id TEXT NOT NULL,
+    user_name TEXT NOT NULL DEFAULT '',
+    action TEXT NOT NULL CHECK (action IN ('refused', 'overridden', 'flagged', 'settings_changed')),
+    rule TEXT NOT NULL DEFAULT '',
+    term TEXT NOT NULL DEFAULT '',
+    prompt TEXT NOT NULL DEFAULT '' CHECK (length(prompt) <= 300),
+    job_id TEXT
+);
+
+CREATE INDEX moderation_audit_by_server ON moderation_audit (platform, server_id, id);
+CREATE INDEX moderation_audit_by_user ON moderation_audit (platform, server_id, user_id, id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _INITIAL),
+    Migration(2, "moderation audit", _MODERATION_AUDIT),
+)
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -22,7 +22,8 @@ import aiosqlite
 
 from bot.errors import NotFound
 from bot.jobs import GalleryItem, ImageRecord, Job, JobStatus, Page, UsageSummary
-from storage import sqlite_gallery, sqlite_settings
+from bot.moderation import AuditEntry
+from storage import sqlite_audit, sqlite_gallery, sqlite_settings
 from storage.migrations import migrate
 from storage.sqlite_rows import (
     IMAGE_COLUMNS,
@@ -368,3 +369,15 @@ class SqliteStorage:
     async def usage_by_day(self, platform: str, server_id: str, days: int = 30) -> list[UsageSummary]:
         """The last ``days`` days that have usage, newest first."""
         return await sqlite_settings.usage_by_day(self._read, platform, server_id, days)
+
+    # --- moderation audit -------------------------------------------------------------------
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        await sqlite_audit.record_audit(self._write, entry)
+
+    async def audit_log(
+        self, platform: str, server_id: str, *, cursor: str | None = None, limit: int = 20, user_id: str | None = None
+    ) -> Page[AuditEntry]:
+        return await sqlite_audit.audit_log(
+            self._read, platform, server_id, cursor=cursor, limit=limit, user_id=user_id
+        )

@@ -9,6 +9,7 @@ with an ephemeral explanation. Rules (ownership, limits) are the service's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -167,7 +168,7 @@ async def dm_images(ctx: DiscordContext, job_id: str, origin: Origin, user: disc
     embed = render.result_embed(job, delivery.images, image_file=None, served_by=delivery.served_by)
     try:
         for i, chunk in enumerate(chunks(singles)):
-            files = media.as_files(type(delivery)(job=job, images=delivery.images, files=chunk, key=delivery.key))
+            files = media.as_files(dataclasses.replace(delivery, files=chunk))
             extra: dict[str, Any] = {"embed": embed} if i == 0 else {}
             await user.send(files=files, allowed_mentions=render.NO_PINGS, **extra)
     except discord.Forbidden:

@@ -1,4 +1,4 @@
-"""Browsing commands: ``/gallery``, ``/history``, ``/queue``, ``/styles`` and ``/settings``.
+"""Browsing commands: ``/gallery``, ``/history``, ``/queue``, ``/styles``, ``/settings`` and ``/audit``.
 
 Answers are private (ephemeral). Pages turn with Previous/Next buttons held in memory for a few
 minutes (an ephemeral message is the asker's alone and cannot outlive its interaction anyway);
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,11 +25,13 @@ from bot import images as imaging
 from bot import messages
 from bot.errors import UserFacingError
 from bot.jobs import JobStatus
+from bot.moderation import AuditEntry
 from bot.request import MAX_COUNT
-from bot.settings import SERVER_ONLY_KEYS, SETTING_KEYS
+from bot.settings import CHANNEL_POLICY_KEYS, SERVER_ONLY_KEYS, SETTING_KEYS
 
 PAGER_TIMEOUT_SECONDS = 600.0
 HISTORY_PAGE = 5
+AUDIT_PAGE = 8
 GALLERY_PREVIEW_SIDE = 768
 
 
@@ -116,11 +119,15 @@ async def gallery_page(ctx: DiscordContext, channel_id: str, cursor: str | None,
     preview = await asyncio.to_thread(imaging.thumbnail, data, GALLERY_PREVIEW_SIDE)
     embed = discord.Embed(title=render.shown(item.job.request.prompt, render.TITLE_LIMIT))
     embed.set_author(name=render.clip(item.job.origin.user_name or item.job.origin.user_id, 256))
-    embed.set_image(url="attachment://gallery.webp")
+    flagged = item.job.request.flagged
+    if flagged:  # a spoiler attachment instead of the embed's image, which cannot be hidden
+        embed.description = messages.FLAGGED_NOTE
+    else:
+        embed.set_image(url="attachment://gallery.webp")
     seed = "random" if item.image.seed is None else str(item.image.seed)
     embed.set_footer(text=f"job {item.job.id} · image {item.image.index + 1} · seed {seed} · "
                           f"{messages.page_of(number, found.next_cursor is not None)}")
-    return Page(embed, found.next_cursor, [discord.File(io.BytesIO(preview), filename="gallery.webp")])
+    return Page(embed, found.next_cursor, [discord.File(io.BytesIO(preview), filename="gallery.webp", spoiler=flagged)])
 
 
 # --- /history --------------------------------------------------------------------------------------
@@ -186,6 +193,11 @@ async def styles(interaction: discord.Interaction) -> None:
     count="Default number of images", aspect="Default aspect ratio, like 16:9", quality="Default quality",
     allowed_channels="Server: channel ids where /imagine works, comma-separated ('default': everywhere)",
     blocked_words="Server: words or phrases prompts may not contain, comma-separated",
+    blocked_patterns="Server: regular expressions prompts may not match, space-separated (\\s for a space)",
+    allowed_words="Server: words or phrases no rule blocks (like scunthorpe), comma-separated",
+    nsfw="Channel or server: NSFW prompts allowed only in age-restricted channels, or blocked",
+    nsfw_words="Server: more words that count as NSFW, comma-separated",
+    moderation="Server: also ask the provider's moderation check before drawing",
     per_user_per_minute="Server: requests per member per minute",
     daily_images_per_user="Server: images per member per day (0: no cap)",
     daily_images_per_server="Server: images per day for the whole server (0: no cap)",
@@ -200,6 +212,11 @@ async def settings(
     quality: Literal["low", "medium", "high", "default"] | None = None,
     allowed_channels: app_commands.Range[str, 1, 1000] | None = None,
     blocked_words: app_commands.Range[str, 1, 1000] | None = None,
+    blocked_patterns: app_commands.Range[str, 1, 1000] | None = None,
+    allowed_words: app_commands.Range[str, 1, 1000] | None = None,
+    nsfw: Literal["nsfw_channels", "block", "default"] | None = None,
+    nsfw_words: app_commands.Range[str, 1, 1000] | None = None,
+    moderation: Literal["off", "provider", "default"] | None = None,
     per_user_per_minute: app_commands.Range[float, 0.1, 1000.0] | None = None,
     daily_images_per_user: app_commands.Range[int, 0, 1_000_000] | None = None,
     daily_images_per_server: app_commands.Range[int, 0, 10_000_000] | None = None,
@@ -210,7 +227,8 @@ async def settings(
     origin = origin_from_interaction(interaction)
     given = {
         "provider": provider, "count": count, "aspect": aspect, "quality": quality,
-        "allowed_channels": allowed_channels, "blocked_words": blocked_words,
+        "allowed_channels": allowed_channels, "blocked_words": blocked_words, "blocked_patterns": blocked_patterns,
+        "allowed_words": allowed_words, "nsfw": nsfw, "nsfw_words": nsfw_words, "moderation": moderation,
         "per_user_per_minute": per_user_per_minute, "daily_images_per_user": daily_images_per_user,
         "daily_images_per_server": daily_images_per_server, "daily_budget_usd_per_server": daily_budget_usd,
     }
@@ -228,10 +246,11 @@ async def settings(
     shown = saved.model_dump()
     embed = discord.Embed(title=title)
     for key in SETTING_KEYS:
-        if scope != "server" and key in SERVER_ONLY_KEYS:
+        if (scope != "server" and key in SERVER_ONLY_KEYS) or (scope == "user" and key in CHANNEL_POLICY_KEYS):
             continue
         value = shown[key]
-        text = "default" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
+        joiner = " " if key == "blocked_patterns" else ", "
+        text = "default" if value is None else joiner.join(value) if isinstance(value, list) else str(value)
         embed.add_field(name=key, value=render.shown(text or "default", 1024))
     await interaction.edit_original_response(embed=embed)
 
@@ -242,4 +261,39 @@ async def settings_provider_choices(interaction: discord.Interaction, current: s
     return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
 
 
-BROWSE_COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (gallery, history, queue, styles, settings)
+# --- /audit ----------------------------------------------------------------------------------------
+@app_commands.command(name="audit", description="Admins: the moderation log (refusals, overrides, flags, changes)")
+@app_commands.describe(user="Only this member's entries: their id or @mention")
+async def audit(interaction: discord.Interaction, user: app_commands.Range[str, 1, 40] | None = None) -> None:
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    ctx = context_of(interaction.client)
+    origin = origin_from_interaction(interaction)
+    user_id = re.sub(r"\D", "", user or "") or None
+
+    async def load(cursor: str | None, number: int) -> Page:
+        found = await ctx.service.audit_log(origin, cursor=cursor, limit=AUDIT_PAGE, user_id=user_id)
+        embed = discord.Embed(title="Moderation log", description="\n".join(map(audit_text, found.items)) or
+                              messages.NO_AUDIT)
+        embed.set_footer(text=messages.page_of(number, found.next_cursor is not None))
+        return Page(render.fit_embed(embed), found.next_cursor)
+
+    pager = Pager(load, interaction.user.id)
+    try:
+        page = await pager.first()
+    except UserFacingError as exc:
+        await actions.say(interaction, exc.message)
+        return
+    await interaction.edit_original_response(embed=page.embed, view=pager)
+
+
+def audit_text(entry: AuditEntry) -> str:
+    """One entry: when (in the reader's time zone), what, who, where, then the prompt quoted."""
+    what = render.escape(messages.audit_line(entry.action.value, entry.rule, entry.term))
+    job = f" · `{entry.job_id}`" if entry.job_id else ""
+    line = f"<t:{int(entry.at)}:f> · **{what}** · <@{entry.user_id}> · <#{entry.channel_id}>{job}"
+    return line + (f"\n> {render.shown(entry.prompt, 200)}" if entry.prompt else "")
+
+
+BROWSE_COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (
+    gallery, history, queue, styles, settings, audit,
+)

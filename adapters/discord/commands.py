@@ -7,6 +7,7 @@ and every validation message are the same as for a typed ``--flag``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import discord
@@ -19,6 +20,7 @@ from adapters.discord.identity import origin_from_interaction
 from adapters.discord.surface import chunks
 from bot import messages
 from bot.errors import InvalidRequest, UserFacingError
+from bot.images import check_user_image_size
 from bot.jobs import Job, JobStatus
 from bot.request import MAX_COUNT, MAX_PROMPT_CHARS, MAX_SEED
 
@@ -71,6 +73,8 @@ def prompt_with_options(prompt: str, **options: str | int | None) -> str:
 
 
 async def read_attachment(attachment: discord.Attachment) -> bytes:
+    """The attachment's bytes; one larger than we accept is refused without downloading it."""
+    check_user_image_size(attachment.size)
     try:
         return await attachment.read()
     except (discord.HTTPException, discord.NotFound) as exc:
@@ -129,7 +133,7 @@ async def show(interaction: discord.Interaction, job: app_commands.Range[str, 1,
     first = next(chunks(delivery.files), [])
     embed = render.result_embed(found, delivery.images, image_file=first[0].filename if first else None,
                                 served_by=None)
-    files = media.as_files(type(delivery)(job=found, images=delivery.images, files=first, key=delivery.key))
+    files = media.as_files(dataclasses.replace(delivery, files=first))
     message = await interaction.edit_original_response(
         content=None, embed=embed, attachments=files, view=result_view(found, len(delivery.images)),
         allowed_mentions=render.NO_PINGS,

@@ -1,6 +1,7 @@
 """A job's images as Discord files, within the upload limit (for ``/show`` and the ✉️ DM).
 
-New results arrive through the surface; this is for showing a stored job again.
+New results arrive through the surface; this is for showing a stored job again. Flagged images
+(NSFW, where allowed) go as spoilers: Discord names them ``SPOILER_...`` and blurs them until clicked.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import discord
 
 from bot.jobs import Job, Origin
 from bot.service import ImagineService
-from bot.surface import Delivery, Surface
+from bot.surface import Delivery, OutFile, Surface
 
 
 async def job_delivery(service: ImagineService, job: Job, surface: Surface, origin: Origin) -> Delivery:
@@ -23,4 +24,9 @@ def as_files(delivery: Delivery, *, singles_only: bool = False) -> list[discord.
     files = delivery.files
     if singles_only and len(files) > 1:
         files = [f for f in files if not f.filename.startswith(f"{delivery.job.id}-grid")]
-    return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files]
+    return out_files(files, spoiler=delivery.flagged)
+
+
+def out_files(files: list[OutFile], *, spoiler: bool) -> list[discord.File]:
+    """Upload-ready files; ``spoiler`` hides them until clicked."""
+    return [discord.File(io.BytesIO(f.data), filename=f.filename, spoiler=spoiler) for f in files]

@@ -91,7 +91,8 @@ def card_message(card: Card) -> tuple[discord.Embed, list[discord.File]]:
     embed.set_author(name=clip(job.origin.user_name or job.origin.user_id, 256))
     embed.set_footer(text=f"job {job.id} · {job.provider}")
     files: list[discord.File] = []
-    if card.preview is not None and not card.final:
+    # An embed's image cannot be a spoiler, so a flagged job shows no preview at all.
+    if card.preview is not None and not card.final and not card.flagged:
         name = f"preview.{_extension(card.preview)}"
         files.append(discord.File(io.BytesIO(card.preview), filename=name))
         embed.set_image(url=f"attachment://{name}")
@@ -125,7 +126,10 @@ def result_embed(
     embed.add_field(name="Cost", value=f"${sum(r.cost_usd for r in images):.3f}")
     embed.set_author(name=clip(job.origin.user_name or job.origin.user_id, 256))
     embed.set_footer(text=f"job {job.id}")
-    if image_file is not None:
+    if request.flagged:
+        # The images go as spoiler attachments; an embed image would show them unblurred.
+        embed.add_field(name="Sensitive", value=messages.FLAGGED_NOTE, inline=False)
+    elif image_file is not None:
         embed.set_image(url=f"attachment://{image_file}")
     return fit_embed(embed)
 

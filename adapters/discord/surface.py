@@ -8,14 +8,13 @@ can be finished hours later; the 15-minute interaction token is never used here.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import discord
 
-from adapters.discord import render
+from adapters.discord import media, render
 from adapters.discord.components import card_view, result_view
 from adapters.discord.lookup import MessageIndex
 from bot.jobs import Job
@@ -84,7 +83,7 @@ class DiscordSurface:
         channel = self._client.get_partial_messageable(target)
         first: discord.Message | None = None
         for chunk in chunks(delivery.files):
-            files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in chunk]
+            files = media.out_files(chunk, spoiler=delivery.flagged)
             if first is None:
                 embed = render.result_embed(
                     job, delivery.images, image_file=chunk[0].filename if chunk else None,

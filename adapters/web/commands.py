@@ -114,10 +114,20 @@ async def _settings(state: WebState, origin: Origin, rest: str) -> Reply:
     return {"kind": "list", "title": title, "items": items, "empty": ""}
 
 
+async def _audit(state: WebState, origin: Origin, rest: str) -> Reply:
+    """The moderation log; the playground has no admins, so this explains who may read it."""
+    page = await state.app.service.audit_log(origin)
+    items = [
+        {"title": messages.audit_line(e.action.value, e.rule, e.term), "detail": f"{e.user_id} · {e.prompt}"}
+        for e in page.items
+    ]
+    return {"kind": "list", "title": "Moderation log", "items": items, "empty": messages.NO_AUDIT}
+
+
 async def _help(state: WebState, origin: Origin, rest: str) -> Reply:
     items = [{"title": usage, "detail": what} for usage, what in texts.COMMANDS]
     items += [
-        {"title": " ".join(["--" + flag.name, flag.value]), "detail": flag.help} for flag in FLAGS
+        {"title": " ".join(filter(None, ["--" + flag.name, flag.value])), "detail": flag.help} for flag in FLAGS
     ]
     return {"kind": "list", "title": "Commands and prompt flags", "items": items, "empty": ""}
 
@@ -130,5 +140,6 @@ COMMANDS: dict[str, Handler] = {
     "cancel": _cancel,
     "styles": _styles,
     "settings": _settings,
+    "audit": _audit,
     "help": _help,
 }

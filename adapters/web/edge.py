@@ -24,6 +24,7 @@ from bot.errors import (
     QueueFull,
     QuotaExceeded,
     RateLimited,
+    StorageUnavailable,
     UserFacingError,
 )
 
@@ -50,6 +51,7 @@ _STATUS: tuple[tuple[type[UserFacingError], int], ...] = (
     (RateLimited, 429),
     (QuotaExceeded, 429),
     (QueueFull, 429),
+    (StorageUnavailable, 503),
 )
 
 

@@ -48,5 +48,6 @@ COMMANDS = (
     ("/cancel [JOB]", "cancel a job (your newest one when no id is given)"),
     ("/styles", "the style presets you can use with --style"),
     ("/settings [user|channel|server] [key=value ...]", "show or change saved defaults"),
+    ("/audit", "the moderation log (server admins)"),
     ("/help", "this list"),
 )

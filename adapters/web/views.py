@@ -55,6 +55,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "error": job.error,
+        # Moderation flagged it (NSFW, where allowed): the pages blur its images until clicked.
+        "flagged": request.flagged,
         # Canonical text that runs the same request again (variations and upscales become prompts).
         "command": format_request(request) if request.kind is JobKind.GENERATE else request.prompt,
     }

@@ -101,3 +101,45 @@ def test_run_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
             proc.communicate()
     assert proc.returncode == 0, err
     assert "stopping" in err and "Traceback" not in err
+
+
+async def test_audit_prints_a_servers_moderation_log_newest_first_for_operators(tmp_path: Path) -> None:
+    import asyncio
+
+    from bot.moderation import AuditAction, AuditEntry
+    from storage.sqlite import SqliteStorage
+
+    config = _config(tmp_path)
+    missing = await asyncio.to_thread(_cli, "audit", "--server", "g1", "--config", str(config), cwd=tmp_path)
+    assert missing.returncode == 1 and "no database" in missing.stderr
+    store = SqliteStorage(tmp_path / "data" / "imaginebot.db")
+    await store.open()
+    for n, (user, action) in enumerate([("ann", AuditAction.REFUSED), ("root", AuditAction.OVERRIDDEN),
+                                        ("bob", AuditAction.REFUSED)]):
+        await store.record_audit(AuditEntry(
+            at=1_700_000_000.0 + n, platform="discord", server_id="g1", channel_id="art", user_id=user,
+            user_name=user.title(), action=action, rule="blocked_word", term="gore", prompt=f"a gore scene {n}",
+            job_id="j1" if action is AuditAction.OVERRIDDEN else None,
+        ))
+    await store.close()
+    result = await asyncio.to_thread(
+        _cli, "audit", "--server", "g1", "--limit", "2", "--config", str(config), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == '2023-11-14 22:13:22 UTC  refused · blocked word "gore" · Bob (bob) · #art'
+    assert lines[1].strip() == "a gore scene 2"
+    assert "overridden" in lines[2] and "job j1" in lines[2] and len(lines) == 4
+    cursor = result.stderr.split("--cursor ")[1].strip()
+    rest = await asyncio.to_thread(
+        _cli, "audit", "--server", "g1", "--cursor", cursor, "--config", str(config), cwd=tmp_path
+    )
+    assert "Ann (ann)" in rest.stdout and "more:" not in rest.stderr
+    only_ann = await asyncio.to_thread(
+        _cli, "audit", "--server", "g1", "--user", "ann", "--config", str(config), cwd=tmp_path
+    )
+    assert only_ann.stdout.count("refused") == 1 and "Ann" in only_ann.stdout
+    other = await asyncio.to_thread(
+        _cli, "audit", "--server", "g1", "--platform", "slack", "--config", str(config), cwd=tmp_path
+    )
+    assert other.stdout.strip() == "The moderation log is empty."

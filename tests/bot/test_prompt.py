@@ -148,12 +148,21 @@ def test_a_bad_value_names_the_flag_and_what_is_allowed(flags: str, fragments: t
     assert len(message) < 300
 
 
-@pytest.mark.parametrize("flag", [f for flag in FLAGS for f in (flag.name, *flag.aliases)])
+@pytest.mark.parametrize("flag", [f for flag in FLAGS if not flag.switch for f in (flag.name, *flag.aliases)])
 @pytest.mark.parametrize("after", ["", " --seed 1", " \u2014ar 1:1"])
 def test_a_missing_value_names_the_flag_and_what_is_allowed(flag: str, after: str) -> None:
     message = error(f"a cat --{flag}{after}")
     expects = next(f.expects for f in FLAGS if flag in (f.name, *f.aliases))
     assert message == f"--{flag} needs a value: {expects}."
+
+
+def test_override_is_a_switch_that_takes_no_value_and_round_trips() -> None:
+    request = one("a gore scene --override --ar 16:9")
+    assert request.override and request.prompt == "a gore scene" and str(request.aspect_ratio) == "16:9"
+    assert one("--OVERRIDE a cat").override and not one("a cat").override
+    assert "--override is given twice" in error("a --override --override")
+    assert format_request(request).endswith("--override") and parse(format_request(request)) == [request]
+    assert one(r"a \--override").prompt == "a --override" and not one(r"a \--override").override
 
 
 def test_an_unknown_flag_is_named_with_the_allowed_flags() -> None:

@@ -21,8 +21,8 @@ class Peers:
 
     guild_permissions: list[int] = field(default_factory=lambda: [(1 << 39) - 1])
     slack_scopes: list[str] = field(
-        default_factory=lambda: ["commands", "chat:write", "files:write", "reactions:read", "reactions:write",
-                                 "users:read", "im:write"]
+        default_factory=lambda: ["commands", "chat:write", "files:write", "reactions:read", "channels:history",
+                                 "groups:history", "users:read", "im:write"]
     )
     server: TestServer | None = None
 

@@ -2,10 +2,11 @@
 
 Routes (under ``/v1``, the SDK's base URL): ``POST /images/generations`` (JSON, or SSE partial
 images with ``stream: true``) and, for OpenAI, ``POST /images/edits`` (multipart ``image`` or
-``image[]`` parts plus an optional ``mask``). OpenAI requests are checked against
-``CreateImageRequest`` / ``CreateImageEditRequest`` in the OpenAPI document, and every answer
-the fake sends is checked against ``ImagesResponse``, the stream event schemas and
-``ErrorResponse``; on top come the rules the research notes give (GPT models refuse
+``image[]`` parts plus an optional ``mask``) and ``POST /moderations`` (checked against
+``CreateModerationRequest``; a text with a word from :data:`MODERATION_WORDS` is flagged).
+OpenAI requests are checked against ``CreateImageRequest`` / ``CreateImageEditRequest`` in the
+OpenAPI document, and every answer the fake sends is checked against ``ImagesResponse``, the
+stream event schemas and ``ErrorResponse``; on top come the rules the research notes give (GPT models refuse
 ``response_format``; sizes per model; retired models answer ``model_not_found``; a mask is a
 PNG the size of the image). Any violation is recorded in ``violations`` and answered with 400.
 
@@ -38,6 +39,12 @@ OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "auto": 1056}
 IMAGE_INPUT_TOKENS = 194
 #: What an xAI image costs in the fake, in xAI's "ticks".
 XAI_TICKS = 200_000_000
+#: Words the fake moderation endpoint flags, with the categories they fire.
+MODERATION_WORDS = {"kill": ("violence", "harassment/threatening"), "gore": ("violence/graphic",)}
+MODERATION_CATEGORIES = (
+    "hate", "hate/threatening", "harassment", "harassment/threatening", "illicit", "illicit/violent", "self-harm",
+    "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence", "violence/graphic",
+)
 
 
 def error_body(message: str, *, kind: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -101,6 +108,7 @@ class FakeOpenAI(FakeServer):
         app.router.add_get("/v1/models/{model}", self._model)
         if self.flavour == "openai":
             app.router.add_post("/v1/images/edits", self._edits)
+            app.router.add_post("/v1/moderations", self._moderations)
 
     # --- handlers ---------------------------------------------------------------------------
     async def _generations(self, request: web.Request) -> web.StreamResponse:
@@ -118,6 +126,25 @@ class FakeOpenAI(FakeServer):
         if body.get("stream"):
             return await self._stream(request, body, "image_generation", inputs=0)
         return self._answer(body, inputs=0)
+
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._error(400, "We could not parse the JSON body of your request.", code=None)
+        self.received.append(Received("POST", request.path, dict(request.headers), json=body))
+        early = await self._auth_and_faults(request)
+        if early is not None:
+            return early
+        problems = openai_spec.problems("CreateModerationRequest", body)
+        if problems:
+            return self._invalid(problems)
+        given = body["input"]
+        texts = [given] if isinstance(given, str) else [t if isinstance(t, str) else t.get("text", "") for t in given]
+        answer = {"id": "modr-fake", "model": body.get("model", "omni-moderation-latest"),
+                  "results": [_moderation(text) for text in texts]}
+        self._check_answer("CreateModerationResponse", answer)
+        return web.json_response(answer)
 
     async def _model(self, request: web.Request) -> web.StreamResponse:
         """``GET /models/{id}``: what a health check asks; retired models are not found."""
@@ -327,6 +354,16 @@ class FakeOpenAI(FakeServer):
     def _check_answer(self, schema: str, answer: Any) -> None:
         found = openai_spec.problems(schema, answer)
         assert not found, f"the fake's own {schema} breaks the spec: {found}"
+
+
+def _moderation(text: str) -> dict[str, Any]:
+    fired = {c for word in text.lower().split() for c in MODERATION_WORDS.get(word.strip(".,!?"), ())}
+    return {
+        "flagged": bool(fired),
+        "categories": {c: c in fired for c in MODERATION_CATEGORIES},
+        "category_scores": {c: 0.93 if c in fired else 0.002 for c in MODERATION_CATEGORIES},
+        "category_applied_input_types": {c: ["text"] for c in MODERATION_CATEGORIES},
+    }
 
 
 def _split_form(form: MultiDictProxy[Any]) -> tuple[dict[str, str], dict[str, list[bytes]]]:

@@ -12,6 +12,7 @@ const state = {
   ws: null,
   retry: 0,
   cards: new Map(), // job id -> {frame, images, el}
+  revealed: new Set(), // flagged job ids whose images were clicked into view
   nextCursor: null,
 };
 
@@ -230,7 +231,11 @@ function renderCard(entry) {
   const body = [head, statusLine(frame)];
   if (!frame.final || frame.status === "succeeded") body.push(progressBar(frame));
   if (images.length) body.push(resultGrid(job, images), buttons(job, images, mine));
-  else if (frame.preview) body.push(el("img", { class: "preview", src: frame.preview, alt: "preview" }));
+  else if (frame.preview) {
+    const hidden = isHidden(job);
+    body.push(el("img", { class: hidden ? "preview flagged" : "preview", src: frame.preview, alt: "preview",
+      title: hidden ? SENSITIVE : null, onclick: () => reveal(job, entry) }));
+  }
   if (!frame.final) {
     body.push(el("div", { class: "actions" },
       el("button", { class: "ghost small", type: "button", text: "✕ Cancel", onclick: () => act(job.id, "cancel") })));
@@ -254,16 +259,30 @@ function progressBar(frame) {
   return el("div", { class: "progress" }, bar, el("span", { class: "pct", text: `${pct} %` }));
 }
 
+// Moderation flags a job's images (NSFW where allowed): they stay blurred until clicked.
+const SENSITIVE = "Sensitive: click to show";
+
+function isHidden(job) {
+  return Boolean(job.flagged) && !state.revealed.has(job.id);
+}
+
+function reveal(job, entry) {
+  state.revealed.add(job.id);
+  renderCard(entry || state.cards.get(job.id));
+}
+
 function resultGrid(job, images) {
   const stars = favourites();
+  const hidden = isHidden(job);
   const cells = images.map((image) => {
     const key = `${job.id}:${image.index}`;
     const on = stars.has(key);
     const img = el("img", { src: image.thumb, alt: `${job.prompt} (${image.index + 1})`, loading: "lazy",
-      width: image.width, height: image.height, onclick: () => view(image.url) });
+      width: image.width, height: image.height, onclick: () => (hidden ? reveal(job) : view(image.url)) });
     const star = el("button", { type: "button", class: on ? "star on" : "star", title: "Favourite",
       text: on ? "★" : "☆", onclick: () => favourite(job, [image.index], !on) });
-    return el("figure", {}, img, el("figcaption", { text: String(image.index + 1) }), star);
+    const veil = hidden ? el("span", { class: "veil", text: SENSITIVE }) : null;
+    return el("figure", { class: hidden ? "flagged" : "" }, img, veil, el("figcaption", { text: String(image.index + 1) }), star);
   });
   return el("div", { class: images.length === 1 ? "grid single" : "grid" }, ...cells);
 }

@@ -52,11 +52,14 @@ async function fetchPage() {
   }
 }
 
+// Moderation flags a job's images (NSFW where allowed): blurred until the first click shows them.
 function thumb(item) {
   const { job, image } = item;
-  const button = el("button", { type: "button", class: "thumb", title: job.prompt,
-    "data-job": job.id, "data-index": String(image.index), onclick: () => detail(item) },
+  const button = el("button", { type: "button", class: job.flagged ? "thumb flagged" : "thumb", title: job.prompt,
+    "data-job": job.id, "data-index": String(image.index),
+    onclick: () => (button.classList.contains("flagged") ? button.classList.remove("flagged") : detail(item)) },
     el("img", { src: image.thumb, alt: job.prompt, loading: "lazy", width: image.width, height: image.height }),
+    job.flagged ? el("span", { class: "veil", text: "Sensitive: click to show" }) : null,
     el("span", { class: "caption", text: job.prompt }));
   return button;
 }

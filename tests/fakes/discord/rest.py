@@ -11,6 +11,7 @@ from aiohttp import web
 
 from tests.fakes.discord import handlers
 from tests.fakes.discord.ratelimit import too_many_requests_body
+from tests.fakes.discord.storms import first_match
 from tests.fakes.discord.wire import Body, RouteSpec, read_body, respond
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ class Rest:
         if not route.template.startswith(("/webhooks", "/interactions")) and not call.authorization:
             return self._finish(call, request.path, 401, {"code": 0, "message": "401: Unauthorized"}, {})
         self.fake.spec.request(request.method, request.path, dict(request.query), body.json)
+        storm = first_match(self.fake.storms, route.key)
+        if storm is not None:
+            call.status = storm.status
+            return storm.answer()
         verdict = self.fake.limiter.check(route.key, _resource(params))
         if not verdict.allowed:
             call.status = 429

@@ -3,7 +3,8 @@
 Tests create guilds, channels and members, then act as users would: run a slash command, press a
 button, pick a context menu item, react. Everything the bot sent is recorded (``calls``), checked
 against the OpenAPI spec (``spec``) and rate limited (``limiter``). ``clock.jump`` moves the fake's
-wall clock, so an interaction token expires 15 minutes "later" without waiting.
+wall clock, so an interaction token expires 15 minutes "later" without waiting; ``storm`` answers
+the next requests with 429s or 5xx (see :mod:`.storms`); ``gateway.drop`` cuts the websocket.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tests.fakes.discord.state import (
     message_payload,
     user_payload,
 )
+from tests.fakes.discord.storms import Storm
 
 MIB = 1024 * 1024
 
@@ -62,6 +64,8 @@ class FakeDiscord:
         self.expired_token_calls = 0
         self.oversized_uploads = 0
         self.admin_roles: dict[str, str] = {}
+        #: Bursts of 429s or 5xx answers a test raised (see :mod:`.storms`).
+        self.storms: list[Storm] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -145,6 +149,13 @@ class FakeDiscord:
                          f"{self.base_url}/attachments/{channel_id}/{att_id}/{filename}")
         self.state.attachments[att_id] = att
         return att
+
+    def storm(self, status: int, count: int, *, routes: tuple[str, ...] | None = None, retry_after: float = 0.05,
+              is_global: bool = False) -> Storm:
+        """Answer the next ``count`` bot-token requests (or those to ``routes``) with ``status``."""
+        storm = Storm(status, count, frozenset(routes) if routes is not None else None, retry_after, is_global)
+        self.storms.append(storm)
+        return storm
 
     # --- acting as users -------------------------------------------------------------------------------
     async def slash(self, name: str, options: dict[str, Any] | None = None, *, user: str, channel: str,
