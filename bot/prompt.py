@@ -92,7 +92,9 @@ _NEEDS_ESCAPE = re.compile(rf"[{{}}]|\\(?={_ESCAPABLE_CLASS})")
 _ESCAPE_OR_COMMA = re.compile(rf"\\{_ESCAPABLE_CLASS}|,")
 _FLAG_TOKEN = re.compile(r"(?:--|\u2014|\u2013)([A-Za-z]\S*)")
 # C0 and C1 controls except tab, newline and carriage return; lone surrogates cannot be stored as UTF-8.
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0/C1 controls, lone surrogates, and the invisible bidi overrides and zero-width characters that
+# can make an echoed prompt display as something else.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200d\u202a-\u202e\u2066-\u2069]")
 # Bounded lengths keep int() and float() from ever raising (int() refuses over 4300 digits).
 _INTEGER = re.compile(r"[0-9]{1,12}")
 _NUMBER = re.compile(r"(?=.{1,40}$)(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?")

@@ -23,7 +23,7 @@ import aiosqlite
 from bot.errors import NotFound
 from bot.jobs import GalleryItem, ImageRecord, Job, JobStatus, Page, UsageSummary
 from bot.moderation import AuditEntry
-from storage import sqlite_audit, sqlite_gallery, sqlite_settings
+from storage import faults, sqlite_audit, sqlite_gallery, sqlite_settings
 from storage.migrations import migrate
 from storage.sqlite_rows import (
     IMAGE_COLUMNS,
@@ -118,7 +118,8 @@ class SqliteStorage:
     # --- plumbing ---------------------------------------------------------------------------
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(await self._reader.execute_fetchall(sql, params))
+        with faults.translated():  # a sick disk is a clear StorageUnavailable, not a raw sqlite error
+            return list(await self._reader.execute_fetchall(sql, params))
 
     @property
     def _reader(self) -> aiosqlite.Connection:
@@ -134,7 +135,8 @@ class SqliteStorage:
     async def _submit(self, write: Write) -> list[int]:
         if self._writer is None:
             raise StorageClosed("storage is not open")
-        return await self._writer.submit(write)
+        with faults.translated():
+            return await self._writer.submit(write)
 
     async def _update_job(self, job_id: str, assignments: str, params: Sequence[Any]) -> None:
         statement = Statement(f"UPDATE jobs SET {assignments} WHERE id = ?", ((*params, job_id),), expect=1)

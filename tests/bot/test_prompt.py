@@ -505,3 +505,10 @@ def _request_and_config(draw: st.DrawFn) -> tuple[GenerationRequest, dict[str, A
 def test_format_then_parse_gives_the_same_request(case: tuple[GenerationRequest, dict[str, Any]]) -> None:
     request, config = case
     assert parse(format_request(request), **config) == [request]
+
+
+def test_invisible_bidi_and_zero_width_characters_are_removed() -> None:
+    from bot.prompt import clean_text
+
+    # U+202E would show "txt.exe" as "exe.txt"; U+200B hides inside words.
+    assert clean_text("a cat\u202e named\u200b bob\u2066") == "a cat named bob"
