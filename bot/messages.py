@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from bot.jobs import Job
+from bot.request import JobKind
+
 
 def when(retry_at: float | None, now: float) -> str:
     """"in 12 s", "in 3 min", "at 00:00 UTC" for a retry time."""
@@ -41,6 +44,23 @@ def running(fraction: float | None, step_text: str) -> str:
     pct = f" {round(100 * fraction)} %" if fraction is not None else ""
     detail = f" ({step_text})" if step_text else ""
     return f"Drawing...{pct}{detail}"
+
+
+def job_title(job: Job) -> str:
+    """How a result is titled: the prompt, marked when it is a variation or an upscale."""
+    request = job.request
+    if request.kind is JobKind.VARIATION and request.source_image_index is not None:
+        return f"Variation of image {request.source_image_index + 1}: {request.prompt}"
+    if request.kind is JobKind.UPSCALE and request.source_image_index is not None:
+        return f"Upscale of image {request.source_image_index + 1}: {request.prompt}"
+    return request.prompt
+
+
+def run_seconds(job: Job) -> float | None:
+    """How long a finished job ran, for "Done in ..."."""
+    if job.started_at is None or job.finished_at is None:
+        return None
+    return max(0.0, job.finished_at - job.started_at)
 
 
 def finished(seconds: float | None, served_by: str | None, asked_for: str) -> str:

@@ -251,6 +251,17 @@ class ImagineService:
             raise NotFound(messages.IMAGE_NOT_FOUND)
         return source
 
+    async def follow_up(
+        self, action: str, job_id: str, image: int | None, origin: Origin, *, refs: Mapping[str, str] | None = None
+    ) -> Job:
+        """The new job a button or reaction on a result asks for: "u" upscales image ``image``
+        (1-based), "v" varies it, anything else rerolls the whole job."""
+        if action == "u":
+            return await self.upscale(job_id, (image or 1) - 1, origin, refs=refs)
+        if action == "v":
+            return await self.vary(job_id, (image or 1) - 1, origin, refs=refs)
+        return await self.reroll(job_id, origin, refs=refs)
+
     async def cancel(self, job_id: str, origin: Origin) -> Job:
         job = await self.job(job_id, origin)
         self._check_owner(job, origin)

@@ -13,7 +13,6 @@ import discord
 
 from bot import messages
 from bot.jobs import ImageRecord, Job, JobStatus
-from bot.request import JobKind
 from bot.surface import Card
 
 #: Discord's message and embed limits (characters).
@@ -74,7 +73,7 @@ def status_text(card: Card) -> str:
     if card.status is JobStatus.RUNNING:
         return messages.running(card.fraction, card.step_text)
     if card.status is JobStatus.SUCCEEDED:
-        return messages.finished(_took(job), card.served_by, job.provider)
+        return messages.finished(messages.run_seconds(job), card.served_by, job.provider)
     if card.status is JobStatus.CANCELLED:
         return card.error or messages.CANCELLED
     return messages.failed(card.error or job.error or "unknown error")
@@ -83,7 +82,7 @@ def status_text(card: Card) -> str:
 def card_message(card: Card) -> tuple[discord.Embed, list[discord.File]]:
     """The card's embed and, while a preview exists, the preview as its image."""
     job = card.job
-    embed = discord.Embed(title=shown(_title(job), TITLE_LIMIT), colour=_COLOURS[card.status])
+    embed = discord.Embed(title=shown(messages.job_title(job), TITLE_LIMIT), colour=_COLOURS[card.status])
     lines = [escape(status_text(card))]
     if card.status is JobStatus.RUNNING and card.fraction is not None:
         lines.append(progress_bar(card.fraction))
@@ -110,8 +109,8 @@ def result_embed(
 ) -> discord.Embed:
     """The final message's embed: prompt, seed, provider and model, time and cost."""
     request = job.request
-    embed = discord.Embed(title=shown(_title(job), TITLE_LIMIT), colour=_COLOURS[JobStatus.SUCCEEDED])
-    embed.description = escape(messages.finished(_took(job), served_by, job.provider))
+    embed = discord.Embed(title=shown(messages.job_title(job), TITLE_LIMIT), colour=_COLOURS[JobStatus.SUCCEEDED])
+    embed.description = escape(messages.finished(messages.run_seconds(job), served_by, job.provider))
     if request.negative_prompt:
         embed.add_field(name="Negative", value=shown(request.negative_prompt, FIELD_VALUE_LIMIT), inline=False)
     seeds = ", ".join(str(r.seed) for r in sorted(images, key=lambda r: r.index) if r.seed is not None)
@@ -120,7 +119,7 @@ def result_embed(
     embed.add_field(name="Provider", value=escape(first.provider if first else job.provider))
     if first is not None and first.model:
         embed.add_field(name="Model", value=shown(first.model, FIELD_VALUE_LIMIT))
-    took = _took(job)
+    took = messages.run_seconds(job)
     if took is not None:
         embed.add_field(name="Time", value=messages.duration(took))
     embed.add_field(name="Cost", value=f"${sum(r.cost_usd for r in images):.3f}")
@@ -147,19 +146,6 @@ def notice(text: str) -> str:
     return clip(escape(text), CONTENT_LIMIT)
 
 
-def _title(job: Job) -> str:
-    request = job.request
-    if request.kind is JobKind.VARIATION and request.source_image_index is not None:
-        return f"Variation of image {request.source_image_index + 1}: {request.prompt}"
-    if request.kind is JobKind.UPSCALE and request.source_image_index is not None:
-        return f"Upscale of image {request.source_image_index + 1}: {request.prompt}"
-    return request.prompt
-
-
-def _took(job: Job) -> float | None:
-    if job.started_at is None or job.finished_at is None:
-        return None
-    return max(0.0, job.finished_at - job.started_at)
 
 
 def _extension(data: bytes) -> str:

@@ -60,12 +60,7 @@ async def new_job(
     ctx: SlackContext, action: str, job_id: str, n: int | None, origin: Origin, refs: dict[str, str]
 ) -> list[Job]:
     """U (upscale image n), V (vary image n), reroll or run again, as the service's new job."""
-    service = ctx.service
-    if action == "u":
-        return [await service.upscale(job_id, (n or 1) - 1, origin, refs=refs)]
-    if action == "v":
-        return [await service.vary(job_id, (n or 1) - 1, origin, refs=refs)]
-    return [await service.reroll(job_id, origin, refs=refs)]
+    return [await ctx.service.follow_up(action, job_id, n, origin, refs=refs)]
 
 
 # --- actions on a job ------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def status_text(card: Card) -> str:
     if card.status is JobStatus.RUNNING:
         return messages.running(card.fraction, card.step_text)
     if card.status is JobStatus.SUCCEEDED:
-        return messages.finished(took(job), card.served_by, job.provider)
+        return messages.finished(messages.run_seconds(job), card.served_by, job.provider)
     if card.status is JobStatus.CANCELLED:
         return card.error or messages.CANCELLED
     return messages.failed(card.error or job.error or "unknown error")
@@ -94,7 +94,7 @@ def card_message(card: Card) -> tuple[str, Blocks]:
     if card.status is JobStatus.RUNNING and card.fraction is not None:
         status += "\n" + progress_bar(card.fraction)
     blocks: Blocks = [
-        section(f"*{shown(title(job), SECTION_LIMIT - 2)}*", "prompt"),
+        section(f"*{shown(messages.job_title(job), SECTION_LIMIT - 2)}*", "prompt"),
         context(status, "status"),
         context(job_line(job), "job"),
     ]
@@ -143,7 +143,7 @@ def image_count(job: Job) -> int:
 def result_comment(job: Job, images: list[ImageRecord], served_by: str | None) -> str:
     """The upload's message: prompt, negative prompt, seeds, provider, model, time, cost and job."""
     request = job.request
-    lines = [f"*{shown(title(job), 1000)}*"]
+    lines = [f"*{shown(messages.job_title(job), 1000)}*"]
     if request.negative_prompt:
         lines.append(f"Negative: {shown(request.negative_prompt, 500)}")
     ordered = sorted(images, key=lambda r: r.index)
@@ -152,7 +152,7 @@ def result_comment(job: Job, images: list[ImageRecord], served_by: str | None) -
     facts = [f"seed {clip(seeds, 200)}", escape(first.provider if first else job.provider)]
     if first is not None and first.model:
         facts.append(shown(first.model, 100))
-    duration = took(job)
+    duration = messages.run_seconds(job)
     if duration is not None:
         facts.append(messages.duration(duration))
     facts.append(f"${sum(r.cost_usd for r in images):.3f}")
@@ -175,16 +175,3 @@ def alt_text(job: Job) -> str:
 
 
 # --- shared ----------------------------------------------------------------------------------------
-def title(job: Job) -> str:
-    request = job.request
-    if request.kind is JobKind.VARIATION and request.source_image_index is not None:
-        return f"Variation of image {request.source_image_index + 1}: {request.prompt}"
-    if request.kind is JobKind.UPSCALE and request.source_image_index is not None:
-        return f"Upscale of image {request.source_image_index + 1}: {request.prompt}"
-    return request.prompt
-
-
-def took(job: Job) -> float | None:
-    if job.started_at is None or job.finished_at is None:
-        return None
-    return max(0.0, job.finished_at - job.started_at)
