@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from bot.jobs import Job
+from bot.jobs import Job, JobStatus
 from bot.request import JobKind
+from bot.surface import Card
 
 
 def when(retry_at: float | None, now: float) -> str:
@@ -61,6 +62,20 @@ def run_seconds(job: Job) -> float | None:
     if job.started_at is None or job.finished_at is None:
         return None
     return max(0.0, job.finished_at - job.started_at)
+
+
+def card_status(card: Card) -> str:
+    """The one-line state of a job's card, as every chat surface shows it."""
+    job = card.job
+    if card.status is JobStatus.QUEUED:
+        return queued(card.position, card.eta_seconds)
+    if card.status is JobStatus.RUNNING:
+        return running(card.fraction, card.step_text)
+    if card.status is JobStatus.SUCCEEDED:
+        return finished(run_seconds(job), card.served_by, job.provider)
+    if card.status is JobStatus.CANCELLED:
+        return card.error or CANCELLED
+    return failed(card.error or job.error or "unknown error")
 
 
 def finished(seconds: float | None, served_by: str | None, asked_for: str) -> str:

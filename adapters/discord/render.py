@@ -67,16 +67,7 @@ def thread_name(job: Job) -> str:
 
 # --- job cards -----------------------------------------------------------------------------------
 def status_text(card: Card) -> str:
-    job = card.job
-    if card.status is JobStatus.QUEUED:
-        return messages.queued(card.position, card.eta_seconds)
-    if card.status is JobStatus.RUNNING:
-        return messages.running(card.fraction, card.step_text)
-    if card.status is JobStatus.SUCCEEDED:
-        return messages.finished(messages.run_seconds(job), card.served_by, job.provider)
-    if card.status is JobStatus.CANCELLED:
-        return card.error or messages.CANCELLED
-    return messages.failed(card.error or job.error or "unknown error")
+    return messages.card_status(card)
 
 
 def card_message(card: Card) -> tuple[discord.Embed, list[discord.File]]:
