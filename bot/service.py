@@ -40,6 +40,9 @@ from bot.surface import Delivery, Surface
 from storage.base import BlobStore, Storage
 
 DEFAULT_VARIATION_STRENGTH = 0.35
+#: Entries kept in each settings cache; past this they are dropped and re-read (a cheap bound for
+#: servers with very many members).
+CACHE_LIMIT = 20_000
 SHUTTING_DOWN = "The bot is restarting; try again in a minute."
 
 
@@ -373,6 +376,8 @@ class ImagineService:
         for scope, scope_id in (("server", origin.server_id), ("user", origin.user_id)):
             key = (origin.platform, scope, scope_id)
             if key not in self._named_cache:
+                if len(self._named_cache) >= CACHE_LIMIT:
+                    self._named_cache.clear()
                 self._named_cache[key] = await self.storage.templates(*key)
             entries = self._named_cache[key]
             layers.append({
@@ -388,6 +393,8 @@ class ImagineService:
         cached = self._settings_cache.get(key)
         if cached is None:
             raw = await self.storage.get_settings(scope, platform, scope_id)
+            if len(self._settings_cache) >= CACHE_LIMIT:
+                self._settings_cache.clear()
             cached = self._settings_cache[key] = ScopeSettings.model_validate(raw)
         return cached
 
