@@ -282,6 +282,17 @@ class ImagineService:
         job.deleted = True
         return job
 
+    async def favourite_job(self, job_id: str, origin: Origin) -> None:
+        """Favourite every image of a finished job (the ⭐ reaction and the favourite button)."""
+        source = await self.job(job_id, origin)
+        if source.status is not JobStatus.SUCCEEDED:
+            raise InvalidRequest(messages.JOB_NOT_FINISHED)
+        images = await self.storage.job_images(source.id)
+        if not images:
+            raise NotFound(messages.IMAGE_NOT_FOUND)
+        for image in images:
+            await self.storage.set_favourite(origin.platform, origin.user_id, source.id, image.index, True)
+
     async def favourite(self, job_id: str, index: int, origin: Origin, *, on: bool = True) -> None:
         source = await self._finished_image(job_id, index, origin)
         await self.storage.set_favourite(origin.platform, origin.user_id, source.id, index, on)

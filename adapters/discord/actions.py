@@ -131,14 +131,7 @@ def image_count(job: Job) -> int:
 
 
 async def favourite_all(ctx: DiscordContext, job_id: str, origin: Origin) -> None:
-    job = await ctx.service.job(job_id, origin)
-    for index in range(image_count(job)):
-        try:
-            await ctx.service.favourite(job.id, index, origin)
-        except NotFound:
-            if index == 0:
-                raise
-            break  # the provider returned fewer images than asked for
+    await ctx.service.favourite_job(job_id, origin)
 
 
 async def remove_messages(ctx: DiscordContext, job: Job) -> None:

@@ -20,7 +20,7 @@ from adapters.slack.context import SlackContext
 from adapters.slack.reply import Reply, via_response_url
 from adapters.slack.surface import card_channel, card_ts, slack_error
 from bot import messages
-from bot.errors import NotFound, UserFacingError
+from bot.errors import UserFacingError
 from bot.jobs import Job, JobStatus, Origin
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,7 @@ async def job_action(ctx: SlackContext, action: str, job_id: str, origin: Origin
 
 
 async def favourite_all(ctx: SlackContext, job_id: str, origin: Origin) -> None:
-    job = await ctx.service.job(job_id, origin)
-    for index in range(blocks.image_count(job)):
-        try:
-            await ctx.service.favourite(job.id, index, origin)
-        except NotFound:
-            if index == 0:
-                raise
-            break  # the provider returned fewer images than asked for
+    await ctx.service.favourite_job(job_id, origin)
 
 
 async def remove_messages(ctx: SlackContext, job: Job) -> None:

@@ -190,3 +190,11 @@ async def test_server_policy_channels_words_and_limits(make_app: AppFactory) -> 
         await app.service.submit("one more --n 1", ALICE)  # the server's own cap of 2 a day
     await surface.wait_final(ok.id)
     assert (await app.service.get_settings(ADMIN, "server")).allowed_channels == ["general", "art"]
+
+
+async def test_favouriting_a_job_stars_each_of_its_images(make_app: AppFactory) -> None:
+    app, surface = await make_app()
+    [job] = await app.service.submit("three pears --n 3", ALICE)
+    await surface.wait_final(job.id)
+    await app.service.favourite_job(job.id, BOB)
+    assert len((await app.storage.favourites("web", "bob")).items) == 3
